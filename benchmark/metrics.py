@@ -1,0 +1,330 @@
+"""The metrics, defined once: per-item scores with a verdict, and aggregates with 95 % CIs.
+
+Per item, against the record's gold answer:
+
+- ``json_valid``   the parser found a JSON object;
+- ``exact_match``  the answer equals the gold (key order ignored, 1 == 1.0, true != 1, strings
+                   exact, lists in order, parallel calls as a multiset);
+- ``schema_valid`` right envelope, offered names only, arguments valid against their schema;
+- ``arg_f1``       F1 of (JSON-pointer path, value) leaves, micro over the item's calls;
+- ``name_match``   the multiset of called names equals the gold's.
+
+Each item also gets one :class:`~benchmark.verdict.CheckResult` naming its first failure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from itertools import permutations
+from typing import Any
+
+from benchmark.parser import Parsed, parse_output
+from benchmark.record import CATEGORIES, Answer, Call, Record
+from benchmark.verdict import CheckResult, ErrorType
+
+METRICS: tuple[str, ...] = ("exact_match", "schema_valid", "arg_f1", "json_valid", "name_match")
+"""Every per-item metric, in reporting order."""
+
+BINARY_METRICS = frozenset({"exact_match", "schema_valid", "json_valid", "name_match"})
+
+
+@dataclass(frozen=True, slots=True)
+class ItemScore:
+    """One item's metrics and verdict."""
+
+    id: str
+    category: str
+    split: str | None
+    json_valid: bool
+    exact_match: bool
+    schema_valid: bool
+    name_match: bool
+    arg_f1: float
+    verdict: CheckResult
+
+    def metric_values(self) -> dict[str, float]:
+        return {name: float(getattr(self, name)) for name in METRICS}
+
+    def to_json(self) -> dict[str, Any]:
+        row = {"id": self.id, "category": self.category, "split": self.split, **self.metric_values()}
+        row["verdict"] = str(self.verdict.error_type)
+        row["messages"] = list(self.verdict.messages)
+        return row
+
+
+# ---------------------------------------------------------------------------------------------
+# Leaves: the canonical form behind exact match and argument F1
+
+Leaf = tuple[tuple[str | int, ...], str, Any]
+"""(path, kind, value). Paths are tuples (str = object key, int = list index), so {"0": 1} and
+[1] differ. Kind keeps booleans apart from numbers; ints and floats share the kind "num" and,
+as Python compares 1 == 1.0 with equal hashes, match by value."""
+
+
+def leaves(value: Any) -> frozenset[Leaf]:
+    """Flatten a JSON value to its leaves. Empty objects and lists are leaves of their own,
+    so ``{}`` and ``{"a": {}}`` differ and a call with no arguments still has one leaf.
+    Iterative, so deeply nested values cannot overflow the stack."""
+    out: list[Leaf] = []
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            if not node:
+                out.append((path, "{}", None))
+            stack.extend((path + (key,), child) for key, child in node.items())
+        elif isinstance(node, list):
+            if not node:
+                out.append((path, "[]", None))
+            stack.extend((path + (index,), child) for index, child in enumerate(node))
+        elif isinstance(node, bool):
+            out.append((path, "bool", node))
+        elif isinstance(node, (int, float)):
+            out.append((path, "num", node))
+        elif isinstance(node, str):
+            out.append((path, "str", node))
+        else:
+            out.append((path, "null", None))
+    return frozenset(out)
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """JSON equality as the metrics define it: key order ignored, 1 == 1.0, true != 1."""
+    return leaves(a) == leaves(b)
+
+
+def pointer(path: tuple[str | int, ...]) -> str:
+    """A leaf path as a JSON pointer (RFC 6901)."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pairing predicted calls with gold calls
+
+
+def _pair_calls(predicted: Sequence[Call], gold: Sequence[Call]) -> tuple[int, list[tuple[int, int]]]:
+    """Pair predicted with gold calls to maximise true-positive leaves (hence the item's F1,
+    as the leaf totals do not depend on the pairing); ties go to more same-name pairs.
+
+    Returns (true positives, [(predicted index, gold index), ...]).
+    """
+    pred_leaves = [leaves(c.arguments) for c in predicted]
+    gold_leaves = [leaves(c.arguments) for c in gold]
+    tp = [
+        [len(p & g) if pc.name == gc.name else 0 for gc, g in zip(gold, gold_leaves)]
+        for pc, p in zip(predicted, pred_leaves)
+    ]
+    same = [[pc.name == gc.name for gc in gold] for pc in predicted]
+    weight_of_tp = len(predicted) + len(gold) + 1  # TP first, then the number of same-name pairs
+    if len(predicted) == 1 and len(gold) == 1:
+        return tp[0][0], [(0, 0)]
+    pairs = _best_assignment([[tp[i][j] * weight_of_tp + same[i][j] for j in range(len(gold))] for i in range(len(predicted))])
+    return sum(tp[i][j] for i, j in pairs), pairs
+
+
+def _best_assignment(weight: list[list[int]]) -> list[tuple[int, int]]:
+    """Maximum-weight matching of rows to columns (rectangular allowed)."""
+    rows = len(weight)
+    cols = len(weight[0]) if rows else 0
+    if rows == 0 or cols == 0:
+        return []
+    if max(rows, cols) <= 6:  # brute force is faster than scipy at the sizes that occur
+        if rows <= cols:
+            best = max(permutations(range(cols), rows), key=lambda p: sum(weight[i][j] for i, j in enumerate(p)))
+            return list(enumerate(best))
+        best = max(permutations(range(rows), cols), key=lambda p: sum(weight[i][j] for j, i in enumerate(p)))
+        return sorted((i, j) for j, i in enumerate(best))
+    from scipy.optimize import linear_sum_assignment
+
+    row_idx, col_idx = linear_sum_assignment(weight, maximize=True)
+    return list(zip(row_idx.tolist(), col_idx.tolist()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring one item
+
+
+def score_output(record: Record, raw_output: str) -> ItemScore:
+    """Parse a raw model output and score it against the record. Never raises."""
+    return score_parsed(record, parse_output(raw_output))
+
+
+def score_missing(record: Record) -> ItemScore:
+    """The score of a benchmark item that received no prediction: 0 everywhere."""
+    return _zero(record, CheckResult.fail(ErrorType.PREDICTION_MISSING, f"no prediction for id {record.id!r}"))
+
+
+def _zero(record: Record, verdict: CheckResult, *, json_valid: bool = False) -> ItemScore:
+    return ItemScore(record.id, record.category, record.split, json_valid, False, False, False, 0.0, verdict)
+
+
+def score_parsed(record: Record, parsed: Parsed) -> ItemScore:
+    """Score an already-parsed output against the record."""
+    if parsed.answer is None:
+        assert parsed.error is not None
+        return _zero(record, CheckResult.fail(parsed.error, parsed.message), json_valid=parsed.json_valid)
+    predicted, gold = parsed.answer, record.gold
+    schema_valid = all(
+        call.name in record.schemas and record.schemas[call.name].is_valid(call.arguments) for call in predicted
+    )
+    name_match = Counter(c.name for c in predicted) == Counter(c.name for c in gold)
+    if not gold or not predicted:
+        # A no-call on either side: right only when both abstain.
+        correct = not gold and not predicted
+        verdict = CheckResult.ok() if correct else _abstention_verdict(predicted)
+        return ItemScore(record.id, record.category, record.split, True, correct, schema_valid, name_match, float(correct), verdict)
+    true_pos, pairs = _pair_calls(predicted, gold)
+    n_pred = sum(len(leaves(c.arguments)) for c in predicted)
+    n_gold = sum(len(leaves(c.arguments)) for c in gold)
+    arg_f1 = 2 * true_pos / (n_pred + n_gold)
+    exact = len(predicted) == len(gold) and true_pos == n_pred == n_gold
+    verdict = CheckResult.ok() if exact else _first_failure(record, predicted, gold, pairs)
+    return ItemScore(record.id, record.category, record.split, True, exact, schema_valid, name_match, arg_f1, verdict)
+
+
+def _abstention_verdict(predicted: Answer) -> CheckResult:
+    if predicted:
+        names = ", ".join(c.name for c in predicted)
+        return CheckResult.fail(ErrorType.IRRELEVANCE_CALLED, f"no offered function fits, but the model called {names}")
+    return CheckResult.fail(ErrorType.CALLS_ABSTAINED, "the model answered with no call, but the gold answer calls a function")
+
+
+def _first_failure(record: Record, predicted: Answer, gold: Answer, pairs: list[tuple[int, int]]) -> CheckResult:
+    """Explain why a (non-empty) prediction is not an exact match: count, names, then each
+    paired call's schema and values, cheapest first."""
+    if len(predicted) != len(gold):
+        return CheckResult.fail(ErrorType.CALLS_COUNT, f"expected {len(gold)} call(s), got {len(predicted)}")
+    for call in predicted:
+        if call.name not in record.schemas:
+            offered = ", ".join(sorted(record.schemas))
+            return CheckResult.fail(ErrorType.NAME_HALLUCINATED, f"{call.name!r} is not an offered function (offered: {offered})")
+    for i, j in pairs:
+        if predicted[i].name != gold[j].name:
+            return CheckResult.fail(ErrorType.NAME_WRONG_FUNCTION, f"expected {gold[j].name!r}, got {predicted[i].name!r}")
+    for i, j in pairs:
+        verdict = _compare_call(record, predicted[i], gold[j])
+        if not verdict.valid:
+            return verdict
+    raise AssertionError("an inexact answer must fail some check")  # pragma: no cover
+
+
+_SCHEMA_ERROR_TYPES = {
+    "required": ErrorType.ARGS_MISSING_REQUIRED,
+    "additionalProperties": ErrorType.ARGS_UNEXPECTED,
+    "unevaluatedProperties": ErrorType.ARGS_UNEXPECTED,
+    "type": ErrorType.ARGS_TYPE,
+}
+
+
+def _compare_call(record: Record, call: Call, gold: Call) -> CheckResult:
+    """One call against its gold counterpart (same name): schema first, then the values."""
+    schema = record.schemas[call.name]
+    if not schema.is_valid(call.arguments):
+        errors = schema.errors(call.arguments)
+        if errors:
+            first = errors[0]
+            error_type = _SCHEMA_ERROR_TYPES.get(first.keyword, ErrorType.ARGS_CONSTRAINT)
+            return CheckResult.fail(error_type, f"{call.name}{first.path or ''}: {first.message}")
+    predicted_args, gold_args = call.arguments, gold.arguments
+    for key in gold_args:
+        if key not in predicted_args:
+            return CheckResult.fail(ErrorType.ARGS_MISSING, f"{call.name}: parameter {key!r} is missing (expected {_show(gold_args[key])})")
+    for key in predicted_args:
+        if key not in gold_args:
+            return CheckResult.fail(ErrorType.ARGS_EXTRA, f"{call.name}: parameter {key!r} is set to {_show(predicted_args[key])} but the gold answer leaves it out")
+    for key, expected in gold_args.items():
+        if not json_equal(predicted_args[key], expected):
+            return CheckResult.fail(ErrorType.ARGS_VALUE, f"{call.name}: parameter {key!r} expected {_show(expected)}, got {_show(predicted_args[key])}")
+    return CheckResult.ok()
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        text = repr(type(value))
+    return text if len(text) <= limit else f"{text[: limit - 20]}... ({len(text)} chars)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregates
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """A mean with its 95 % confidence interval over ``n`` items."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+
+    def to_json(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+Z_95 = 1.959963984540054
+"""The two-sided 95 % normal quantile."""
+
+
+def wilson_interval(successes: float, n: int, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval for a proportion: unlike mean +- 1.96 SE it stays inside [0, 1]
+    and does not collapse to zero width at 0 % or 100 %."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def mean_interval(values: Sequence[float], z: float = Z_95) -> tuple[float, float]:
+    """Normal-approximation interval for the mean of bounded scores, clipped to [0, 1]."""
+    n = len(values)
+    if n < 2:
+        return (0.0, 1.0)
+    mean = sum(values) / n
+    var = sum((v - mean) ** 2 for v in values) / (n - 1)
+    half = z * math.sqrt(var / n)
+    return (max(0.0, mean - half), min(1.0, mean + half))
+
+
+def estimate(metric: str, values: Sequence[float]) -> Estimate:
+    n = len(values)
+    mean = sum(values) / n if n else 0.0
+    low, high = wilson_interval(sum(values), n) if metric in BINARY_METRICS else mean_interval(values)
+    return Estimate(mean, low, high, n)
+
+
+def groups_of(score: ItemScore) -> Iterator[str]:
+    """The report groups an item counts in: overall, its category, its split."""
+    yield "overall"
+    yield score.category
+    if score.split:
+        yield f"split:{score.split}"
+
+
+def aggregate(scores: Iterable[ItemScore]) -> dict[str, dict[str, Estimate]]:
+    """Mean and 95 % CI of every metric, overall, per category and per ``meta.split``."""
+    columns: dict[str, dict[str, list[float]]] = {}
+    for score in scores:
+        values = score.metric_values()
+        for group in groups_of(score):
+            bucket = columns.setdefault(group, {m: [] for m in METRICS})
+            for metric in METRICS:
+                bucket[metric].append(values[metric])
+    ordered = sorted(columns, key=_group_order)
+    return {group: {m: estimate(m, v) for m, v in columns[group].items()} for group in ordered}
+
+
+def _group_order(group: str) -> tuple[int, str]:
+    if group == "overall":
+        return (0, "")
+    if group in CATEGORIES:
+        return (1, f"{CATEGORIES.index(group)}")
+    return (2, group)

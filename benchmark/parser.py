@@ -1,0 +1,95 @@
+"""The output parser: raw model text -> the answer it contains, or a typed reason why not.
+
+The answer is the first complete top-level JSON object in the text. Prose before it, a
+```json fence around it and anything after it are tolerated. Model text is only ever handed
+to a JSON decoder: never to eval, exec or ast.literal_eval.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from benchmark.record import Answer, answer_from_output
+from benchmark.verdict import ErrorType
+
+MAX_START_ATTEMPTS = 64
+"""How many ``{`` positions are tried as the start of the object. Bounds the work on long
+garbage full of braces (each attempt is one C-speed decode), so no input can hang the parser."""
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """What the parser found. ``answer`` is set only when ``error`` is None."""
+
+    obj: dict[str, Any] | None
+    """The first complete JSON object in the text (set even when its envelope is wrong)."""
+    answer: Answer | None
+    error: ErrorType | None
+    message: str = ""
+
+    @property
+    def json_valid(self) -> bool:
+        return self.obj is not None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+# NaN and Infinity are Python's extensions, not JSON: a model that writes them has not
+# produced a valid answer.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def parse_output(text: Any) -> Parsed:
+    """Find the answer in a model's raw output. Never raises, whatever the input."""
+    if not isinstance(text, str):
+        return Parsed(None, None, ErrorType.PARSE_EMPTY, f"output is {type(text).__name__}, not text")
+    start = text.find("{")
+    if start < 0:
+        if not text.strip():
+            return Parsed(None, None, ErrorType.PARSE_EMPTY, "empty output")
+        return Parsed(None, None, ErrorType.PARSE_NO_JSON, "no JSON object in the output")
+    obj, first_failure = _first_object(text, start)
+    if obj is None:
+        error, message = first_failure
+        return Parsed(None, None, error, message)
+    answer = answer_from_output(obj)
+    if isinstance(answer, str):
+        return Parsed(obj, None, ErrorType.PARSE_WRONG_ENVELOPE, answer)
+    return Parsed(obj, answer, None)
+
+
+def _first_object(text: str, start: int) -> tuple[dict[str, Any] | None, tuple[ErrorType, str]]:
+    """Decode from successive ``{`` positions; return the first object, else why the first
+    attempt failed (the most telling one: it is where the answer should have begun)."""
+    first_failure: tuple[ErrorType, str] | None = None
+    for _ in range(MAX_START_ATTEMPTS):
+        try:
+            obj, _end = _DECODER.raw_decode(text, start)
+            return obj, (ErrorType.PARSE_INVALID_JSON, "")
+        except json.JSONDecodeError as err:
+            failure = _classify(text, err)
+        except RecursionError:
+            failure = (ErrorType.PARSE_INVALID_JSON, "JSON nested too deeply")
+        except ValueError as err:  # NaN/Infinity, or an integer with too many digits
+            failure = (ErrorType.PARSE_INVALID_JSON, str(err))
+        first_failure = first_failure or failure
+        start = text.find("{", start + 1)
+        if start < 0:
+            break
+    assert first_failure is not None
+    return None, first_failure
+
+
+_FENCE_AND_SPACE = " \t\r\n`"
+
+
+def _classify(text: str, err: json.JSONDecodeError) -> tuple[ErrorType, str]:
+    """Truncated when the decoder ran out of text (ignoring a closing fence), else invalid."""
+    content_end = len(text.rstrip(_FENCE_AND_SPACE))
+    if err.pos >= content_end or err.msg.startswith("Unterminated string"):
+        return ErrorType.PARSE_TRUNCATED, f"the JSON object is cut off ({err.msg} at char {err.pos})"
+    return ErrorType.PARSE_INVALID_JSON, f"{err.msg} at char {err.pos}"
