@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from itertools import permutations
 from typing import Any
 
+from benchmark.canonical import json_equal
 from benchmark.parser import Parsed, parse_output
 from benchmark.record import CATEGORIES, Answer, Call, Record
 from benchmark.verdict import CheckResult, ErrorType
@@ -57,52 +58,6 @@ class ItemScore:
 
 
 # ---------------------------------------------------------------------------------------------
-# Leaves: the canonical form behind exact match and argument F1
-
-Leaf = tuple[tuple[str | int, ...], str, Any]
-"""(path, kind, value). Paths are tuples (str = object key, int = list index), so {"0": 1} and
-[1] differ. Kind keeps booleans apart from numbers; ints and floats share the kind "num" and,
-as Python compares 1 == 1.0 with equal hashes, match by value."""
-
-
-def leaves(value: Any) -> frozenset[Leaf]:
-    """Flatten a JSON value to its leaves. Empty objects and lists are leaves of their own,
-    so ``{}`` and ``{"a": {}}`` differ and a call with no arguments still has one leaf.
-    Iterative, so deeply nested values cannot overflow the stack."""
-    out: list[Leaf] = []
-    stack: list[tuple[tuple[str | int, ...], Any]] = [((), value)]
-    while stack:
-        path, node = stack.pop()
-        if isinstance(node, dict):
-            if not node:
-                out.append((path, "{}", None))
-            stack.extend((path + (key,), child) for key, child in node.items())
-        elif isinstance(node, list):
-            if not node:
-                out.append((path, "[]", None))
-            stack.extend((path + (index,), child) for index, child in enumerate(node))
-        elif isinstance(node, bool):
-            out.append((path, "bool", node))
-        elif isinstance(node, (int, float)):
-            out.append((path, "num", node))
-        elif isinstance(node, str):
-            out.append((path, "str", node))
-        else:
-            out.append((path, "null", None))
-    return frozenset(out)
-
-
-def json_equal(a: Any, b: Any) -> bool:
-    """JSON equality as the metrics define it: key order ignored, 1 == 1.0, true != 1."""
-    return leaves(a) == leaves(b)
-
-
-def pointer(path: tuple[str | int, ...]) -> str:
-    """A leaf path as a JSON pointer (RFC 6901)."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
-
-
-# ---------------------------------------------------------------------------------------------
 # Pairing predicted calls with gold calls
 
 
@@ -112,12 +67,7 @@ def _pair_calls(predicted: Sequence[Call], gold: Sequence[Call]) -> tuple[int, l
 
     Returns (true positives, [(predicted index, gold index), ...]).
     """
-    pred_leaves = [leaves(c.arguments) for c in predicted]
-    gold_leaves = [leaves(c.arguments) for c in gold]
-    tp = [
-        [len(p & g) if pc.name == gc.name else 0 for gc, g in zip(gold, gold_leaves)]
-        for pc, p in zip(predicted, pred_leaves)
-    ]
+    tp = [[len(pc.leaves & gc.leaves) if pc.name == gc.name else 0 for gc in gold] for pc in predicted]
     same = [[pc.name == gc.name for gc in gold] for pc in predicted]
     weight_of_tp = len(predicted) + len(gold) + 1  # TP first, then the number of same-name pairs
     if len(predicted) == 1 and len(gold) == 1:
@@ -178,8 +128,8 @@ def score_parsed(record: Record, parsed: Parsed) -> ItemScore:
         verdict = CheckResult.ok() if correct else _abstention_verdict(predicted)
         return ItemScore(record.id, record.category, record.split, True, correct, schema_valid, name_match, float(correct), verdict)
     true_pos, pairs = _pair_calls(predicted, gold)
-    n_pred = sum(len(leaves(c.arguments)) for c in predicted)
-    n_gold = sum(len(leaves(c.arguments)) for c in gold)
+    n_pred = sum(len(c.leaves) for c in predicted)
+    n_gold = sum(len(c.leaves) for c in gold)
     arg_f1 = 2 * true_pos / (n_pred + n_gold)
     exact = len(predicted) == len(gold) and true_pos == n_pred == n_gold
     verdict = CheckResult.ok() if exact else _first_failure(record, predicted, gold, pairs)

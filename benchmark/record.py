@@ -8,7 +8,7 @@ infers a function spec from the seed's single example when a record offers no ``
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import Any, Literal
 import jsonschema
 import jsonschema_rs
 
+from benchmark.canonical import Leaf, leaves, pointer
 from benchmark.jsonl import Problem, content_lines
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "record.schema.json"
@@ -35,6 +36,11 @@ class Call:
 
     name: str
     arguments: dict[str, Any]
+    leaves: frozenset[Leaf] = field(init=False, repr=False, compare=False)
+    """The arguments' canonical leaves, computed once: exact match and F1 both use them."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "leaves", leaves(self.arguments))
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "arguments": self.arguments}
@@ -138,17 +144,13 @@ class ArgumentSchema:
     def errors(self, arguments: Any) -> list[SchemaError]:
         """Every schema violation, most basic first (required, unexpected, type, then the rest)."""
         found = [
-            SchemaError(err.validator, _pointer(err.absolute_path), err.message)
+            SchemaError(err.validator, pointer(tuple(err.absolute_path)), err.message)
             for err in self._reference.iter_errors(arguments)
         ]
         return sorted(found, key=lambda e: (_KEYWORD_ORDER.get(e.keyword, len(_KEYWORD_ORDER)), e.path))
 
 
 _KEYWORD_ORDER = {"required": 0, "additionalProperties": 1, "unevaluatedProperties": 1, "type": 2}
-
-
-def _pointer(parts: Sequence[Any]) -> str:
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
 @lru_cache(maxsize=4096)
@@ -245,7 +247,7 @@ def record_validator() -> jsonschema.Draft202012Validator:
 def record_schema_errors(obj: Any) -> list[str]:
     """Every way ``obj`` breaks the record schema, as ``at /path: message`` lines."""
     errors = sorted(record_validator().iter_errors(obj), key=lambda e: list(e.absolute_path))
-    return [f"at {_pointer(e.absolute_path) or '/'}: {e.message}" for e in errors]
+    return [f"at {pointer(tuple(e.absolute_path)) or '/'}: {e.message}" for e in errors]
 
 
 def category_of(answer: Answer, n_functions: int) -> Category:

@@ -1,0 +1,265 @@
+"""Each metric rule and each verdict type, on small hand-made items."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmark.canonical import json_equal, leaves
+from benchmark.metrics import aggregate, estimate, score_missing, score_output, wilson_interval
+from benchmark.verdict import ErrorType
+
+from conftest import CLOCK, CONVERT, FLIGHTS, WEATHER, as_text, call, make_record
+
+GBP_JPY = {"amount": 250, "from": "GBP", "to": "JPY"}
+
+
+def single(name, arguments):
+    return as_text({"function_call": {"name": name, "arguments": arguments}})
+
+
+# --- exact match -------------------------------------------------------------------------------
+
+
+def test_exact_match_ignores_key_order_and_int_float(gbp_to_jpy):
+    score = score_output(gbp_to_jpy, single("currency_conversion", {"to": "JPY", "amount": 250.0, "from": "GBP"}))
+    assert score.exact_match and score.schema_valid and score.name_match and score.json_valid
+    assert score.arg_f1 == 1.0
+    assert score.verdict.error_type is ErrorType.OK
+
+
+def test_booleans_are_not_numbers():
+    assert not json_equal(True, 1) and not json_equal(False, 0.0)
+    assert json_equal(1, 1.0) and json_equal({"a": [1, {"b": 2}]}, {"a": [1.0, {"b": 2}]})
+    assert not json_equal({"0": 1}, [1])  # an object key is not a list index
+
+
+def test_strings_exact_and_lists_in_order():
+    record = make_record({"function_call": call("search_flights", origin="Oslo", destination="Rome", stops=["Berlin", "Vienna"])}, [FLIGHTS])
+    reordered = single("search_flights", {"origin": "Oslo", "destination": "Rome", "stops": ["Vienna", "Berlin"]})
+    assert not score_output(record, reordered).exact_match
+    case = single("search_flights", {"origin": "oslo", "destination": "Rome", "stops": ["Berlin", "Vienna"]})
+    assert not score_output(record, case).exact_match
+
+
+def test_parallel_calls_compare_as_multiset():
+    gold = {"function_calls": [call("get_weather", city="Oslo"), call("get_weather", city="Quito")]}
+    record = make_record(gold, [WEATHER])
+    swapped = as_text({"function_calls": [call("get_weather", city="Quito"), call("get_weather", city="Oslo")]})
+    score = score_output(record, swapped)
+    assert score.exact_match and score.arg_f1 == 1.0
+    twice = as_text({"function_calls": [call("get_weather", city="Oslo"), call("get_weather", city="Oslo")]})
+    assert not score_output(record, twice).exact_match
+
+
+def test_single_call_may_be_written_as_one_element_list(gbp_to_jpy):
+    text = as_text({"function_calls": [call("currency_conversion", **GBP_JPY)]})
+    assert score_output(gbp_to_jpy, text).exact_match
+
+
+def test_gold_no_call_matches_only_explicit_no_call():
+    record = make_record({"function_call": None}, [WEATHER, CONVERT])
+    score = score_output(record, '{"function_call": null}')
+    assert score.exact_match and score.schema_valid and score.name_match and score.arg_f1 == 1.0
+    for text in ("", "I cannot help with that.", '{"function_calls": []}'):
+        score = score_output(record, text)
+        assert not score.exact_match and score.arg_f1 == 0.0 and not score.name_match
+
+
+# --- schema validity -----------------------------------------------------------------------------
+
+
+def test_schema_valid_is_about_the_spec_not_the_gold(gbp_to_jpy):
+    wrong_but_valid = score_output(gbp_to_jpy, single("currency_conversion", {"amount": 9, "from": "USD", "to": "EUR"}))
+    assert wrong_but_valid.schema_valid and not wrong_but_valid.exact_match
+    no_call = score_output(gbp_to_jpy, '{"function_call": null}')
+    assert no_call.schema_valid  # a no-call envelope is schema-valid
+    assert not score_output(gbp_to_jpy, single("currency_conversion", {"amount": -5, "from": "GBP", "to": "JPY"})).schema_valid
+    assert not score_output(gbp_to_jpy, single("convert", GBP_JPY)).schema_valid  # not offered
+
+
+def test_seed_form_spec_is_inferred_from_the_example():
+    from benchmark.record import record_from_json
+
+    record = record_from_json(
+        {
+            "instruction": "x",
+            "input": {"user_question": "Convert 12.5 CHF to SEK", "function_call_example": call("convert", amount=100, currency="USD")},
+            "output": {"function_call": call("convert", amount=12.5, currency="CHF")},
+        },
+        default_id="line-1",
+    )
+    assert record.category == "simple" and record.id == "line-1"
+    assert score_output(record, single("convert", {"amount": 12.5, "currency": "CHF"})).exact_match
+    assert not score_output(record, single("convert", {"amount": "12.5", "currency": "CHF"})).schema_valid
+    assert not score_output(record, single("convert", {"amount": 12.5})).schema_valid  # all required
+    assert not score_output(record, single("convert", {"amount": 1, "currency": "CHF", "x": 1})).schema_valid
+
+
+# --- argument F1 ----------------------------------------------------------------------------------
+
+
+def test_arg_f1_one_wrong_value(gbp_to_jpy):
+    # gold leaves: /amount, /from, /to; predicted: the same paths, /to differs.
+    # TP = 2, P = 3, G = 3 -> F1 = 2*2 / (3+3) = 0.667
+    score = score_output(gbp_to_jpy, single("currency_conversion", {"amount": 250, "from": "GBP", "to": "EUR"}))
+    assert score.arg_f1 == pytest.approx(4 / 6)
+
+
+def test_arg_f1_nested_and_extra_leaves():
+    gold = call("search_flights", origin="Oslo", destination="Rome", passengers={"adults": 2, "children": 1})
+    record = make_record({"function_call": gold}, [FLIGHTS])
+    # gold leaves: /origin /destination /passengers/adults /passengers/children  (G = 4)
+    # predicted:   /origin /destination(wrong) /passengers/adults /stops/0       (P = 4)
+    # TP = 2 (/origin, /passengers/adults) -> F1 = 2*2 / (4+4) = 0.5
+    text = single("search_flights", {"origin": "Oslo", "destination": "Milan", "passengers": {"adults": 2}, "stops": ["Paris"]})
+    assert score_output(record, text).arg_f1 == pytest.approx(0.5)
+
+
+def test_arg_f1_wrong_name_gives_no_true_positives():
+    record = make_record({"function_call": call("get_weather", city="Lyon")}, [WEATHER, CONVERT])
+    score = score_output(record, single("currency_conversion", {"city": "Lyon"}))
+    assert score.arg_f1 == 0.0 and not score.name_match
+
+
+def test_arg_f1_no_arguments_on_both_sides_is_one():
+    record = make_record({"function_call": call("get_time")}, [CLOCK, WEATHER])
+    assert score_output(record, single("get_time", {})).arg_f1 == 1.0
+    assert score_output(record, single("get_weather", {})).arg_f1 == 0.0
+
+
+def test_arg_f1_parallel_pairing_maximises_f1():
+    gold = {"function_calls": [call("get_weather", city="Oslo", unit="celsius"), call("get_weather", city="Quito", unit="celsius")]}
+    record = make_record(gold, [WEATHER])
+    # In order, pred[0] vs gold[0] shares only /unit; swapped, pred[0]=Quito pairs with gold[1].
+    # Best pairing: (Quito,celsius)<->gold[1]: 2 TP; (Oslo,fahrenheit)<->gold[0]: 1 TP.
+    # TP = 3, P = 4, G = 4 -> F1 = 6/8 = 0.75
+    text = as_text({"function_calls": [call("get_weather", city="Quito", unit="celsius"), call("get_weather", city="Oslo", unit="fahrenheit")]})
+    assert score_output(record, text).arg_f1 == pytest.approx(0.75)
+
+
+def test_arg_f1_extra_call_counts_its_leaves():
+    record = make_record({"function_call": call("get_weather", city="Oslo")}, [WEATHER])
+    # TP = 1; P = 1 + 1 (the extra call's /city); G = 1 -> F1 = 2/3
+    text = as_text({"function_calls": [call("get_weather", city="Oslo"), call("get_weather", city="Rome")]})
+    score = score_output(record, text)
+    assert score.arg_f1 == pytest.approx(2 / 3)
+    assert not score.name_match  # {get_weather: 2} != {get_weather: 1}
+
+
+def test_unparseable_scores_zero(gbp_to_jpy):
+    score = score_output(gbp_to_jpy, "no idea")
+    assert (score.json_valid, score.exact_match, score.schema_valid, score.name_match, score.arg_f1) == (False, False, False, False, 0.0)
+
+
+def test_leaves_of_empty_containers():
+    assert leaves({}) == frozenset({((), "{}", None)})
+    assert leaves({"a": []}) == frozenset({(("a",), "[]", None)})
+    assert leaves([True, 1]) == frozenset({((0,), "bool", True), ((1,), "num", 1)})
+
+
+# --- one test per verdict type ------------------------------------------------------------------
+
+MULTI = [CONVERT, WEATHER, FLIGHTS]
+
+
+def verdict(gold_output, text, functions=MULTI):
+    return score_output(make_record(gold_output, functions), text).verdict
+
+
+ONE_WEATHER = {"function_call": call("get_weather", city="Lyon", unit="celsius")}
+
+
+@pytest.mark.parametrize(
+    ("gold", "text", "expected"),
+    [
+        (ONE_WEATHER, single("get_weather", {"city": "Lyon", "unit": "celsius"}), ErrorType.OK),
+        (ONE_WEATHER, "  ", ErrorType.PARSE_EMPTY),
+        (ONE_WEATHER, "get_weather(city='Lyon')", ErrorType.PARSE_NO_JSON),
+        (ONE_WEATHER, '{"function_call": {"name": "get_weather", "arguments": {"city": "Ly', ErrorType.PARSE_TRUNCATED),
+        (ONE_WEATHER, "{function_call: get_weather} trailing", ErrorType.PARSE_INVALID_JSON),
+        (ONE_WEATHER, '{"name": "get_weather", "arguments": {"city": "Lyon"}}', ErrorType.PARSE_WRONG_ENVELOPE),
+        ({"function_call": None}, single("get_weather", {"city": "Lyon"}), ErrorType.IRRELEVANCE_CALLED),
+        (ONE_WEATHER, '{"function_call": null}', ErrorType.CALLS_ABSTAINED),
+        (ONE_WEATHER, as_text({"function_calls": [call("get_weather", city="Lyon"), call("get_weather", city="Nice")]}), ErrorType.CALLS_COUNT),
+        (ONE_WEATHER, single("weather_now", {"city": "Lyon"}), ErrorType.NAME_HALLUCINATED),
+        (ONE_WEATHER, single("currency_conversion", GBP_JPY), ErrorType.NAME_WRONG_FUNCTION),
+        (ONE_WEATHER, single("get_weather", {"unit": "celsius"}), ErrorType.ARGS_MISSING_REQUIRED),
+        (ONE_WEATHER, single("get_weather", {"city": "Lyon", "unit": "celsius", "country": "FR"}), ErrorType.ARGS_UNEXPECTED),
+        (ONE_WEATHER, single("get_weather", {"city": "Lyon", "unit": "celsius", "details": "yes"}), ErrorType.ARGS_TYPE),
+        (ONE_WEATHER, single("get_weather", {"city": "Lyon", "unit": "kelvin"}), ErrorType.ARGS_CONSTRAINT),
+        (ONE_WEATHER, single("get_weather", {"city": "Lyon"}), ErrorType.ARGS_MISSING),
+        (ONE_WEATHER, single("get_weather", {"city": "Lyon", "unit": "celsius", "details": True}), ErrorType.ARGS_EXTRA),
+        (ONE_WEATHER, single("get_weather", {"city": "Paris", "unit": "celsius"}), ErrorType.ARGS_VALUE),
+    ],
+)
+def test_each_verdict_type(gold, text, expected):
+    result = verdict(gold, text)
+    assert result.error_type is expected
+    assert result.valid is (expected is ErrorType.OK)
+    assert result.valid or result.messages  # every failure explains itself
+
+
+def test_missing_prediction_verdict(gbp_to_jpy):
+    score = score_missing(gbp_to_jpy)
+    assert score.verdict.error_type is ErrorType.PREDICTION_MISSING and score.arg_f1 == 0.0
+
+
+def test_every_verdict_type_is_covered():
+    import inspect
+
+    source = inspect.getsource(inspect.getmodule(test_each_verdict_type))
+    missing = [e.name for e in ErrorType if f"ErrorType.{e.name}" not in source]
+    assert not missing, f"no test for {missing}"
+
+
+def test_verdict_messages_name_parameter_and_values():
+    result = verdict(ONE_WEATHER, single("get_weather", {"city": "Paris", "unit": "celsius"}))
+    assert "'city'" in result.messages[0] and '"Lyon"' in result.messages[0] and '"Paris"' in result.messages[0]
+
+
+def test_nested_schema_error_names_its_path():
+    record = make_record({"function_call": call("search_flights", origin="A", destination="B", passengers={"adults": 1})}, [FLIGHTS])
+    result = score_output(record, single("search_flights", {"origin": "A", "destination": "B", "passengers": {"adults": "one"}})).verdict
+    assert result.error_type is ErrorType.ARGS_TYPE
+    assert "/passengers/adults" in result.messages[0]
+
+
+def test_parallel_verdict_pairs_by_name_before_comparing_values():
+    gold = {"function_calls": [call("get_weather", city="Oslo"), call("currency_conversion", **GBP_JPY)]}
+    text = as_text({"function_calls": [call("currency_conversion", **dict(GBP_JPY, to="EUR")), call("get_weather", city="Oslo")]})
+    result = verdict(gold, text)
+    assert result.error_type is ErrorType.ARGS_VALUE and "'to'" in result.messages[0]
+
+
+# --- aggregates -------------------------------------------------------------------------------------
+
+
+def test_wilson_interval_known_values():
+    # p = 0.5, n = 10, z = 1.96: centre = (0.5 + 0.19208) / 1.38415 = 0.5
+    # half = 1.96 * sqrt(0.025 + 0.0096040) / 1.38415 = 0.26335 -> [0.2366, 0.7634]
+    low, high = wilson_interval(5, 10)
+    assert low == pytest.approx(0.2366, abs=1e-4) and high == pytest.approx(0.7634, abs=1e-4)
+    # 10/10 is not a zero-width interval: [n / (n + z^2), 1] = [10 / 13.8415, 1] = [0.72247, 1]
+    low, high = wilson_interval(10, 10)
+    assert low == pytest.approx(0.72247, abs=1e-5) and high == pytest.approx(1.0)
+
+
+def test_estimate_of_continuous_metric_uses_normal_interval():
+    # values 0.4, 0.5, 0.6: mean 0.5, sample sd 0.1, se = 0.1 / sqrt(3) = 0.057735;
+    # half = 1.959964 * 0.057735 = 0.113159 -> [0.386841, 0.613159]
+    est = estimate("arg_f1", [0.4, 0.5, 0.6])
+    assert est.mean == pytest.approx(0.5) and est.n == 3
+    assert (est.low, est.high) == (pytest.approx(0.386841, abs=1e-6), pytest.approx(0.613159, abs=1e-6))
+    # an interval that would leave [0, 1] is clipped: 0, 0.5, 1 has half-width 0.5658
+    assert estimate("arg_f1", [0.0, 0.5, 1.0]).low == 0.0
+
+
+def test_aggregate_groups_overall_category_and_split():
+    a = make_record(ONE_WEATHER, MULTI, rid="a", category="multiple", split="seen_function")
+    b = make_record({"function_call": None}, MULTI, rid="b", category="irrelevance", split="unseen_function")
+    scores = [score_output(a, single("get_weather", {"city": "Lyon", "unit": "celsius"})), score_output(b, "garbage")]
+    groups = aggregate(scores)
+    assert list(groups) == ["overall", "multiple", "irrelevance", "split:seen_function", "split:unseen_function"]
+    assert groups["overall"]["exact_match"].mean == 0.5 and groups["overall"]["exact_match"].n == 2
+    assert groups["irrelevance"]["json_valid"].mean == 0.0
+    assert groups["split:seen_function"]["arg_f1"].mean == 1.0
