@@ -64,10 +64,10 @@ def _metrics_table(report: ScoreReport) -> Table:
         f"{counts['unknown_id']} unknown id, {counts['duplicate_id']} duplicate id, {counts['invalid_line']} invalid line"
     )
     table = Table(title=f"{report.predictions} on {report.benchmark}: % with 95 % CI", caption=caption)
-    table.add_column("group", style="bold")
+    table.add_column("group", style="bold", no_wrap=True)
     table.add_column("n", justify="right")
     for metric in METRICS:
-        table.add_column(metric, justify="right")
+        table.add_column(metric, justify="right", overflow="fold")
     for group, estimates in report.aggregates.items():
         table.add_row(group, str(estimates[METRICS[0]].n), *(_percent(estimates[m]) for m in METRICS))
     return table
@@ -87,7 +87,8 @@ def _print_problems(what: str, problems: list) -> None:
         return
     err_console.print(f"[bold red]{len(problems)} problem(s) in the {what}:[/]")
     for problem in problems[:PROBLEMS_SHOWN]:
-        err_console.print(f"  {problem}", markup=False, highlight=False)
+        # soft_wrap: a file:line reference stays on one line, whatever the terminal width
+        err_console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
     if len(problems) > PROBLEMS_SHOWN:
         err_console.print(f"  ... and {len(problems) - PROBLEMS_SHOWN} more (all listed in scores.json with --out)")
 
