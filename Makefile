@@ -35,8 +35,8 @@ perf: setup
 score-example: setup
 	$(VENV)/bin/fcbench score --benchmark examples/benchmark.jsonl --predictions examples/predictions.jsonl --out results/example
 
-bench: setup
-	$(VENV)/bin/fcbench score --benchmark examples/benchmark.jsonl --predictions examples/predictions.jsonl --out results/example
+# The whole loop; stages are added here as they land (generate, train, eval, leaderboard).
+bench: score-example perf
 
 clean:
 	rm -rf $(VENV) results
