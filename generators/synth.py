@@ -1,0 +1,337 @@
+"""Synthetic function-calling records: training data and the held-out benchmark.
+
+``generate`` makes training/validation records from the seen part of the library only (seen
+functions, training phrasings); ``build_benchmark`` makes the frozen benchmark from the parts
+training never sees. Same seed, same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import string
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from generators.library import LIBRARY, FunctionDef, held_out_phrasings, is_held_out, training_phrasings
+from generators.params import Sampler, spoken
+
+GENERATOR_VERSION = "1.0.0"
+INSTRUCTION = "Generate a JSON response for a function call based on the user's question and the function call example."
+"""The seed's instruction, kept verbatim."""
+
+CATEGORY_SHARES: dict[str, float] = {"simple": 0.40, "multiple": 0.25, "parallel": 0.20, "irrelevance": 0.15}
+"""Fixed proportions of each category (recorded in the manifest)."""
+VALIDATION_SHARE = 0.05
+MAX_DRAWS = 50
+"""Resampling bound when a drawn question repeats an earlier one."""
+
+Format = Literal["default", "seed"]
+Pool = Literal["train", "benchmark"]
+
+
+class HeldOutLeak(RuntimeError):
+    """Raised instead of emitting a training record that would use a held-out part."""
+
+
+@dataclass(frozen=True, slots=True)
+class Utterance:
+    """A question for one call: the text, the call, and where the text came from."""
+
+    question: str
+    function: FunctionDef
+    phrasing: int
+    arguments: dict[str, Any]
+
+
+def realize(function: FunctionDef, phrasing: int, sampler: Sampler) -> Utterance:
+    """Draw arguments (each optional one set half of the time) and phrase the question so that
+    every value set appears in it."""
+    rng = sampler.rng
+    arguments: dict[str, Any] = {}
+    clauses: list[str] = []
+    for param in function.params:
+        if not param.required and rng.random() < 0.5:
+            continue
+        value = param.draw(sampler)
+        arguments[param.name] = value
+        if isinstance(param.clause, tuple):
+            clauses.append(param.clause[0] if value else param.clause[1])
+        elif param.clause is not None:
+            clauses.append(param.clause.format_map({param.name: spoken(value)}))
+    template = function.phrasings[phrasing]
+    if "{opt}" not in template:  # this phrasing cannot carry optional values
+        arguments = {p.name: arguments[p.name] for p in function.params if p.required}
+        clauses = []
+    fields = {name: spoken(value) for name, value in arguments.items()}
+    question = template.format_map({**fields, "opt": "".join(clauses)})
+    return Utterance(question[0].upper() + question[1:], function, phrasing, arguments)
+
+
+def normalize_question(question: str) -> str:
+    """The form duplicates are found in: case, punctuation and spacing ignored."""
+    table = str.maketrans("", "", string.punctuation)
+    return re.sub(r"\s+", " ", question.casefold().translate(table)).strip()
+
+
+def call_json(utterance: Utterance) -> dict[str, Any]:
+    return {"name": utterance.function.name, "arguments": utterance.arguments}
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Parts:
+    """Which functions and phrasings a pool may draw from."""
+
+    questions: list[tuple[FunctionDef, int]]
+    """(function, phrasing) a question may be phrased with."""
+    offerable: list[FunctionDef]
+    """Functions that may be offered (targets and distractors)."""
+    split_of: Callable[[FunctionDef], str] | None = None
+
+    @classmethod
+    def training(cls) -> Parts:
+        seen = [f for f in LIBRARY if not is_held_out(f)]
+        return cls([(f, p) for f in seen for p in training_phrasings(f)], seen)
+
+    @classmethod
+    def benchmark(cls, split: str) -> Parts:
+        """``unseen_function``: held-out functions, any phrasing; ``seen_function``: seen
+        functions in held-out phrasings. Distractors may be any function."""
+        if split == "unseen_function":
+            questions = [(f, p) for f in LIBRARY if is_held_out(f) for p in range(len(f.phrasings))]
+        else:
+            questions = [(f, p) for f in LIBRARY if not is_held_out(f) for p in held_out_phrasings(f)]
+        return cls(questions, list(LIBRARY), lambda f: split)
+
+
+class RecordFactory:
+    """Builds one record of a category from a pool's parts, never repeating a question."""
+
+    def __init__(self, parts: Parts, sampler: Sampler, fmt: Format, *, guard_training: bool) -> None:
+        self.parts, self.sampler, self.fmt, self.guard_training = parts, sampler, fmt, guard_training
+        self.seen_questions: set[str] = set()
+        self.by_domain: dict[str, list[FunctionDef]] = {}
+        for function in parts.offerable:
+            self.by_domain.setdefault(function.domain, []).append(function)
+
+    def make(self, category: str, record_id: str) -> dict[str, Any]:
+        for _ in range(MAX_DRAWS):
+            record = getattr(self, f"_{category}")()
+            key = normalize_question(record["input"]["user_question"])
+            if key not in self.seen_questions:
+                self.seen_questions.add(key)
+                return {"id": record_id, **record}
+        raise RuntimeError(f"could not draw a new {category} question in {MAX_DRAWS} tries: the value space is too small")
+
+    # --- categories ---------------------------------------------------------------------------
+
+    def _utterance(self, exclude: Sequence[FunctionDef] = ()) -> Utterance:
+        choices = [q for q in self.parts.questions if q[0] not in exclude]
+        function, phrasing = self.sampler.rng.choice(choices)
+        return realize(function, phrasing, self.sampler)
+
+    def _distractors(self, targets: Sequence[FunctionDef], k: int, *, other_domains: bool = False) -> list[FunctionDef]:
+        """``k`` other functions, half from the targets' domains when allowed (harder to tell apart)."""
+        rng = self.sampler.rng
+        domains = {t.domain for t in targets}
+        pool = [f for f in self.parts.offerable if f not in targets and (f.domain not in domains or not other_domains)]
+        near = [f for f in pool if f.domain in domains]
+        picked = rng.sample(near, min(len(near), k // 2)) if near else []
+        rest = [f for f in pool if f not in picked]
+        return picked + rng.sample(rest, k - len(picked))
+
+    def _simple(self) -> dict[str, Any]:
+        u = self._utterance()
+        return self._record(u.question, [u.function], {"function_call": call_json(u)}, "simple", [u])
+
+    def _multiple(self) -> dict[str, Any]:
+        u = self._utterance()
+        offered = [u.function, *self._distractors([u.function], self.sampler.rng.randint(2, 5))]
+        return self._record(u.question, offered, {"function_call": call_json(u)}, "multiple", [u])
+
+    def _parallel(self) -> dict[str, Any]:
+        rng = self.sampler.rng
+        first = self._utterance()
+        # The same function twice with other values (always in the seed's form, which can
+        # offer only one function), else two different functions.
+        if self.fmt == "seed" or rng.random() < 0.5:
+            second = realize(first.function, rng.choice([p for f, p in self.parts.questions if f is first.function]), self.sampler)
+        else:
+            second = self._utterance(exclude=[first.function])
+        if call_json(first) == call_json(second):
+            second = realize(second.function, second.phrasing, self.sampler)
+        joiner = rng.choice([" Also, ", " And then: ", " After that, ", " Plus: "])
+        question = first.question + joiner + _lower_first(second.question)
+        targets = list(dict.fromkeys([first.function, second.function]))
+        offered = targets + self._distractors(targets, rng.randint(0, 2))
+        return self._record(question, offered, {"function_calls": [call_json(first), call_json(second)]}, "parallel", [first, second])
+
+    def _irrelevance(self) -> dict[str, Any]:
+        u = self._utterance()
+        offered = self._distractors([u.function], self.sampler.rng.randint(1, 4), other_domains=True)
+        return self._record(u.question, offered, {"function_call": None}, "irrelevance", [u])
+
+    # --- assembly -----------------------------------------------------------------------------
+
+    def _record(self, question: str, offered: list[FunctionDef], output: dict[str, Any], category: str, used: list[Utterance]) -> dict[str, Any]:
+        rng = self.sampler.rng
+        if self.guard_training:
+            _refuse_held_out(offered, used)
+        rng.shuffle(offered)
+        targets = [u.function for u in used] if category != "irrelevance" else []
+        shown = targets[0] if targets else offered[0]
+        example = _example_call(shown, self.sampler, avoid=output)
+        inp: dict[str, Any] = {"user_question": question}
+        if self.fmt == "seed":
+            # The seed's form: only the example's function, nothing else offered.
+            inp["function_call_example"] = example
+        else:
+            inp["functions"] = [f.spec() for f in offered]
+            inp["function_call_example"] = example
+        meta: dict[str, Any] = {"category": category, "domain": used[0].function.domain, "functions": [u.function.name for u in used], "phrasings": [u.phrasing for u in used]}
+        if self.parts.split_of is not None:
+            meta["split"] = self.parts.split_of(used[0].function)
+        return {"instruction": INSTRUCTION, "input": inp, "output": output, "meta": meta}
+
+
+def _lower_first(sentence: str) -> str:
+    """Continue a sentence mid-way: lower-case its first letter, except for the pronoun I."""
+    if re.match(r"I\b", sentence):
+        return sentence
+    return sentence[0].lower() + sentence[1:]
+
+
+def _example_call(function: FunctionDef, sampler: Sampler, *, avoid: dict[str, Any]) -> dict[str, Any]:
+    """An example call of ``function`` with values other than the answer's: an example equal to
+    the answer would measure copying, not function calling."""
+    answers = [avoid.get("function_call")] + list(avoid.get("function_calls", []))
+    for _ in range(MAX_DRAWS):
+        example = {"name": function.name, "arguments": {p.name: p.draw(sampler) for p in function.params if p.required or sampler.rng.random() < 0.5}}
+        if example not in answers:
+            return example
+    raise RuntimeError(f"could not draw an example of {function.name} unlike the answer")
+
+
+def _refuse_held_out(offered: Sequence[FunctionDef], used: Sequence[Utterance]) -> None:
+    for function in offered:
+        if is_held_out(function):
+            raise HeldOutLeak(f"training record would offer held-out function {function.name!r}")
+    for u in used:
+        if is_held_out(u.function) or u.phrasing not in training_phrasings(u.function):
+            raise HeldOutLeak(f"training record would use held-out phrasing {u.phrasing} of {u.function.name!r}")
+
+
+def category_plan(n: int, sampler: Sampler, shares: dict[str, float]) -> list[str]:
+    """Exactly ``round(n * share)`` of each category (the last absorbs rounding), shuffled."""
+    names = list(shares)
+    counts = [round(n * shares[c]) for c in names[:-1]]
+    counts.append(n - sum(counts))
+    plan = [c for c, k in zip(names, counts) for _ in range(k)]
+    sampler.rng.shuffle(plan)
+    return plan
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+
+
+def dumps_record(record: dict[str, Any]) -> str:
+    """A record as one canonical JSONL line (UTF-8 text, key order as built, LF added by the writer)."""
+    return json.dumps(record, ensure_ascii=False)
+
+
+def write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> str:
+    data = "".join(dumps_record(r) + "\n" for r in records).encode("utf-8")
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def diversity(questions: Sequence[str]) -> dict[str, float]:
+    """Unique questions / total, and distinct word bigrams / all bigrams."""
+    bigrams: Counter[tuple[str, str]] = Counter()
+    for q in questions:
+        words = normalize_question(q).split()
+        bigrams.update(zip(words, words[1:]))
+    total = sum(bigrams.values())
+    return {
+        "unique_question_ratio": len({normalize_question(q) for q in questions}) / max(1, len(questions)),
+        "distinct_bigram_ratio": len(bigrams) / max(1, total),
+    }
+
+
+def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "records": len(records),
+        "categories": dict(sorted(Counter(r["meta"]["category"] for r in records).items())),
+        "domains": dict(sorted(Counter(r["meta"]["domain"] for r in records).items())),
+    }
+
+
+def generate(n: int, seed: int, out_dir: Path, fmt: Format = "default") -> dict[str, Any]:
+    """Write ``train.jsonl``, ``validation.jsonl`` and ``manifest.json``; return the manifest."""
+    sampler = Sampler.seeded(seed)
+    shares = dict(CATEGORY_SHARES)
+    if fmt == "seed":  # one function per record: "multiple" cannot be expressed
+        shares["simple"] += shares.pop("multiple")
+    factory = RecordFactory(Parts.training(), sampler, fmt, guard_training=True)
+    plan = category_plan(n, sampler, shares)
+    records = [factory.make(category, f"fc-{i:06d}") for i, category in enumerate(plan)]
+    n_validation = round(n * VALIDATION_SHARE)
+    train, validation = records[n_validation:], records[:n_validation]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = {
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "format": fmt,
+        "category_shares": shares,
+        "files": {
+            "train.jsonl": {"sha256": write_jsonl(out_dir / "train.jsonl", train), **summarize(train)},
+            "validation.jsonl": {"sha256": write_jsonl(out_dir / "validation.jsonl", validation), **summarize(validation)},
+        },
+        "diversity": diversity([r["input"]["user_question"] for r in records]),
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+BENCHMARK_SEED = 20261124
+"""A seed of its own: benchmark values are fresh draws, not training's."""
+
+
+def build_benchmark(n: int, out_dir: Path, version: str, seed: int = BENCHMARK_SEED) -> dict[str, Any]:
+    """Build the held-out benchmark ``fcbench-<version>.jsonl`` and its manifest. Refuses to
+    overwrite an existing version: a benchmark is changed only as a new version."""
+    path = out_dir / f"fcbench-{version}.jsonl"
+    if path.exists():
+        raise FileExistsError(f"{path} exists: benchmarks are frozen, build a new version instead")
+    sampler = Sampler.seeded(seed)
+    records = []
+    for split, count in (("seen_function", n // 2), ("unseen_function", n - n // 2)):
+        factory = RecordFactory(Parts.benchmark(split), sampler, "default", guard_training=False)
+        factory.seen_questions = {normalize_question(r["input"]["user_question"]) for r in records}
+        for category in category_plan(count, sampler, CATEGORY_SHARES):
+            records.append(factory.make(category, f"fcb-{version}-{len(records):05d}"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = out_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"benchmarks": {}}
+    entry = {
+        "name": "fcbench",
+        "version": version,
+        "file": path.name,
+        "sha256": write_jsonl(path, records),
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        **summarize(records),
+        "splits": dict(sorted(Counter(r["meta"]["split"] for r in records).items())),
+    }
+    manifest["benchmarks"][version] = entry
+    manifest["current"] = version
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return entry
