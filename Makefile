@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
 # A CPU build of torch lies on this machine's disk; a bare `torch` would pull a multi-GB CUDA build.
 TORCH_CPU := torch==2.13.0
 
-.PHONY: setup test perf score-example bench clean
+.PHONY: setup test perf perf-data data validate score-example bench clean
 
 setup: $(STAMP)
 
@@ -32,11 +32,21 @@ test: setup
 perf: setup
 	$(PY) -m benchmark.perf
 
+# Generators: 10,000 synthetic records, then the preprocessing check against the benchmark.
+data: setup
+	$(VENV)/bin/fcbench generate --n 10000 --seed 0 --out data
+
+validate: data
+	$(VENV)/bin/fcbench validate data/train.jsonl data/validation.jsonl --against benchmark --out data/validated
+
+perf-data: setup
+	$(PY) -m generators.perf
+
 score-example: setup
 	$(VENV)/bin/fcbench score --benchmark examples/benchmark.jsonl --predictions examples/predictions.jsonl --out results/example
 
 # The whole loop; stages are added here as they land (generate, train, eval, leaderboard).
-bench: score-example perf
+bench: validate score-example perf perf-data
 
 clean:
 	rm -rf $(VENV) results

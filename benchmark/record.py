@@ -8,6 +8,7 @@ infers a function spec from the seed's single example when a record offers no ``
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -206,6 +207,46 @@ def json_type(value: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# Canonical form of a record line
+
+_KEY_ORDER = {
+    (): ("id", "instruction", "input", "output", "meta"),
+    ("input",): ("user_question", "functions", "function_call_example"),
+}
+
+
+def canonical_record(obj: Any) -> Any:
+    """The record in canonical form: every string (keys too) in Unicode NFC; record-level and
+    ``input`` keys in the schema's order, function specs as name/description/parameters and
+    calls as name/arguments; every other object keeps its order (parameter order is meaning)."""
+    return _canonical(obj, ())
+
+
+def _canonical(value: Any, path: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, list):
+        return [_canonical(v, path + ("[]",)) for v in value]
+    if not isinstance(value, dict):
+        return value
+    items = {unicodedata.normalize("NFC", k): _canonical(v, path + (k,)) for k, v in value.items()}
+    order = _KEY_ORDER.get(path)
+    if order is None and path[-1:] == ("[]",) and path[-2:-1] == ("functions",):
+        order = ("name", "description", "parameters")
+    elif order is None and path[-1:] in (("function_call",), ("function_call_example",), ("[]",)) and "arguments" in items:
+        order = ("name", "arguments")
+    if order is None:
+        return items
+    head = {k: items[k] for k in order if k in items}
+    return {**head, **{k: v for k, v in items.items() if k not in head}}
+
+
+def dumps_canonical(obj: Any) -> str:
+    """One canonical JSONL line (without its LF): canonical_record, UTF-8 text, not ASCII-escaped."""
+    return json.dumps(canonical_record(obj), ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------------------------------
 # Records
 
 
@@ -244,8 +285,20 @@ def record_validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
 
 
+@cache
+def _fast_record_validator() -> Any:
+    return jsonschema_rs.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+
+
 def record_schema_errors(obj: Any) -> list[str]:
-    """Every way ``obj`` breaks the record schema, as ``at /path: message`` lines."""
+    """Every way ``obj`` breaks the record schema, as ``at /path: message`` lines.
+
+    jsonschema-rs answers the common case (valid) fast; the reference validator explains."""
+    try:
+        if _fast_record_validator().is_valid(obj):
+            return []
+    except (ValueError, OverflowError, RecursionError):
+        pass
     errors = sorted(record_validator().iter_errors(obj), key=lambda e: list(e.absolute_path))
     return [f"at {pointer(tuple(e.absolute_path)) or '/'}: {e.message}" for e in errors]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -82,7 +83,7 @@ def _verdict_table(report: ScoreReport) -> Table:
     return table
 
 
-def _print_problems(what: str, problems: list) -> None:
+def _print_problems(what: str, problems: Sequence[object]) -> None:
     if not problems:
         return
     err_console.print(f"[bold red]{len(problems)} problem(s) in the {what}:[/]")
@@ -90,7 +91,78 @@ def _print_problems(what: str, problems: list) -> None:
         # soft_wrap: a file:line reference stays on one line, whatever the terminal width
         err_console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
     if len(problems) > PROBLEMS_SHOWN:
-        err_console.print(f"  ... and {len(problems) - PROBLEMS_SHOWN} more (all listed in scores.json with --out)")
+        err_console.print(f"  ... and {len(problems) - PROBLEMS_SHOWN} more (all are written with --out)")
+
+
+@app.command()
+def generate(
+    n: Annotated[int, typer.Option("--n", min=1, help="Records in all (train + validation).")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, byte-identical files.")] = 0,
+    out: Annotated[Path, typer.Option("--out", help="Folder for train.jsonl, validation.jsonl, manifest.json.")] = Path("data"),
+    fmt: Annotated[str, typer.Option("--format", help="default (functions + example) or seed (only the example).")] = "default",
+) -> None:
+    """Generate synthetic function-calling records from the seen part of the library."""
+    from generators.synth import generate as generate_records
+
+    if fmt not in ("default", "seed"):
+        raise typer.BadParameter(f"--format must be default or seed, not {fmt!r}")
+    manifest = generate_records(n, seed, out, fmt)  # type: ignore[arg-type]
+    for name, entry in manifest["files"].items():
+        console.print(f"wrote [bold]{out / name}[/]: {entry['records']} records {entry['categories']}")
+    d = manifest["diversity"]
+    console.print(f"unique questions {100 * d['unique_question_ratio']:.2f} %, distinct bigrams {100 * d['distinct_bigram_ratio']:.1f} %")
+
+
+@app.command("build-benchmark")
+def build_benchmark(
+    version: Annotated[str, typer.Option("--version", help="New version name, e.g. v2. Existing versions are never rewritten.")],
+    n: Annotated[int, typer.Option("--n", min=8)] = 1000,
+    out: Annotated[Path, typer.Option("--out")] = Path("benchmark/data"),
+) -> None:
+    """Build a new version of the held-out benchmark from the parts training never sees."""
+    from generators.synth import build_benchmark as build
+
+    try:
+        entry = build(n, out, version)
+    except FileExistsError as err:
+        err_console.print(f"[red]{err}[/]")
+        raise typer.Exit(1) from err
+    console.print(f"wrote [bold]{out / entry['file']}[/]: {entry['records']} records, sha256 {entry['sha256']}")
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="JSONL record files.")],
+    against: Annotated[str | None, typer.Option("--against", help='"benchmark" (the committed current one) or a JSONL path: report leakage.')] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write <stem>/clean.jsonl, <stem>/rejects.jsonl and summary.json here.")] = None,
+    fix: Annotated[bool, typer.Option("--fix", help="Normalise non-canonical lines into the clean copy instead of rejecting them.")] = False,
+) -> None:
+    """Check record files: schema, gold answers, ids, canonical form, duplicates, leakage.
+
+    Exits 1 when any line is rejected or leaks the benchmark. Inputs are never rewritten.
+    """
+    from benchmark.frozen import frozen_benchmark
+    from generators.validate import validate_files, write_outputs
+
+    against_path = None
+    if against == "benchmark":
+        against_path = frozen_benchmark().path
+    elif against is not None:
+        against_path = Path(against)
+    reports = validate_files(files, fix=fix, against=against_path)
+    table = Table(title="validation" + (f" against {against_path}" if against_path else ""))
+    for column in ("file", "lines", "clean", "rejected", "fixed", "leaked", "near-dup pairs"):
+        table.add_column(column, justify="left" if column == "file" else "right")
+    for r in reports:
+        s = r.summary()
+        table.add_row(s["file"], *(str(s[k]) for k in ("lines", "clean", "rejected", "fixed", "leaked", "near_duplicate_pairs")))
+    console.print(table)
+    rejects = [reject for r in reports for reject in r.rejects]
+    _print_problems("input", [f"{x.file}:{x.line}: {'; '.join(x.reasons)}" for x in rejects])
+    if out is not None:
+        console.print(f"wrote [bold]{write_outputs(reports, out)}[/] and the clean/rejects files beside it")
+    if rejects:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from benchmark.record import dumps_canonical
 from generators.library import LIBRARY, FunctionDef, held_out_phrasings, is_held_out, training_phrasings
 from generators.params import Sampler, spoken
 
@@ -242,13 +243,9 @@ def category_plan(n: int, sampler: Sampler, shares: dict[str, float]) -> list[st
 # Files
 
 
-def dumps_record(record: dict[str, Any]) -> str:
-    """A record as one canonical JSONL line (UTF-8 text, key order as built, LF added by the writer)."""
-    return json.dumps(record, ensure_ascii=False)
-
-
 def write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> str:
-    data = "".join(dumps_record(r) + "\n" for r in records).encode("utf-8")
+    """Write records as canonical JSONL (UTF-8, LF); return the file's sha256."""
+    data = "".join(dumps_canonical(r) + "\n" for r in records).encode("utf-8")
     path.write_bytes(data)
     return hashlib.sha256(data).hexdigest()
 

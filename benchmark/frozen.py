@@ -1,0 +1,39 @@
+"""The frozen held-out benchmarks committed under ``benchmark/data/``.
+
+``manifest.json`` names each version's file and sha256 and which version is current. A
+benchmark is never edited in place: a change is a new version.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmark.scoring import sha256_file
+
+BENCHMARK_DIR = Path(__file__).parent / "data"
+MANIFEST = BENCHMARK_DIR / "manifest.json"
+
+
+@dataclass(frozen=True, slots=True)
+class FrozenBenchmark:
+    name: str
+    version: str
+    path: Path
+    sha256: str
+
+
+def frozen_benchmark(version: str | None = None, manifest_path: Path = MANIFEST) -> FrozenBenchmark:
+    """The committed benchmark of ``version`` (the current one by default), its file checked
+    against the manifest's sha256. Raises ValueError when it has been edited in place."""
+    manifest = json.loads(manifest_path.read_text())
+    version = version or manifest["current"]
+    if version not in manifest["benchmarks"]:
+        raise ValueError(f"no benchmark version {version!r} in {manifest_path}; have {sorted(manifest['benchmarks'])}")
+    entry = manifest["benchmarks"][version]
+    path = manifest_path.parent / entry["file"]
+    actual = sha256_file(path)
+    if actual != entry["sha256"]:
+        raise ValueError(f"{path} has sha256 {actual}, but {manifest_path} froze it as {entry['sha256']}: benchmarks are never edited in place")
+    return FrozenBenchmark(entry["name"], version, path, actual)
