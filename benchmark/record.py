@@ -209,36 +209,62 @@ def json_type(value: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 # Canonical form of a record line
 
-_KEY_ORDER = {
-    (): ("id", "instruction", "input", "output", "meta"),
-    ("input",): ("user_question", "functions", "function_call_example"),
-}
+_RECORD_KEYS = ("id", "instruction", "input", "output", "meta")
+_INPUT_KEYS = ("user_question", "functions", "function_call_example")
+_SPEC_KEYS = ("name", "description", "parameters")
+_CALL_KEYS = ("name", "arguments")
 
 
 def canonical_record(obj: Any) -> Any:
     """The record in canonical form: every string (keys too) in Unicode NFC; record-level and
     ``input`` keys in the schema's order, function specs as name/description/parameters and
     calls as name/arguments; every other object keeps its order (parameter order is meaning)."""
-    return _canonical(obj, ())
+    obj = _nfc(obj)
+    if not isinstance(obj, dict):
+        return obj
+    record = _ordered(obj, _RECORD_KEYS)
+    inp = record.get("input")
+    if isinstance(inp, dict):
+        inp = record["input"] = _ordered(inp, _INPUT_KEYS)
+        if isinstance(inp.get("functions"), list):
+            inp["functions"] = [_ordered(f, _SPEC_KEYS) for f in inp["functions"]]
+        inp["function_call_example"] = _ordered(inp.get("function_call_example"), _CALL_KEYS)
+        if inp["function_call_example"] is None:
+            del inp["function_call_example"]
+    out = record.get("output")
+    if isinstance(out, dict):
+        out = record["output"] = dict(out)
+        if isinstance(out.get("function_call"), dict):
+            out["function_call"] = _ordered(out["function_call"], _CALL_KEYS)
+        if isinstance(out.get("function_calls"), list):
+            out["function_calls"] = [_ordered(c, _CALL_KEYS) for c in out["function_calls"]]
+    return record
 
 
-def _canonical(value: Any, path: tuple[str, ...]) -> Any:
+def _ordered(value: Any, order: tuple[str, ...]) -> Any:
+    if not isinstance(value, dict):
+        return value
+    head = {k: value[k] for k in order if k in value}
+    return {**head, **{k: v for k, v in value.items() if k not in head}}
+
+
+def _nfc(value: Any) -> Any:
+    """Every string in NFC. Skipped (the common case) when no string needs it."""
+    # Escapes (\\uXXXX) could hide a non-NFC string from the text check: walk those.
+    text = json.dumps(value, ensure_ascii=False)
+    if unicodedata.is_normalized("NFC", text) and "\\u" not in text:
+        return value
+    return _nfc_deep(value)
+
+
+def _nfc_deep(value: Any) -> Any:
     if isinstance(value, str):
         return unicodedata.normalize("NFC", value)
     if isinstance(value, list):
-        return [_canonical(v, path + ("[]",)) for v in value]
-    if not isinstance(value, dict):
-        return value
-    items = {unicodedata.normalize("NFC", k): _canonical(v, path + (k,)) for k, v in value.items()}
-    order = _KEY_ORDER.get(path)
-    if order is None and path[-1:] == ("[]",) and path[-2:-1] == ("functions",):
-        order = ("name", "description", "parameters")
-    elif order is None and path[-1:] in (("function_call",), ("function_call_example",), ("[]",)) and "arguments" in items:
-        order = ("name", "arguments")
-    if order is None:
-        return items
-    head = {k: items[k] for k in order if k in items}
-    return {**head, **{k: v for k, v in items.items() if k not in head}}
+        return [_nfc_deep(v) for v in value]
+    if isinstance(value, dict):
+        return {unicodedata.normalize("NFC", k): _nfc_deep(v) for k, v in value.items()}
+    return value
 
 
 def dumps_canonical(obj: Any) -> str:

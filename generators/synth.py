@@ -163,11 +163,15 @@ class RecordFactory:
         # The same function twice with other values (always in the seed's form, which can
         # offer only one function), else two different functions.
         if self.fmt == "seed" or rng.random() < 0.5:
-            second = realize(first.function, rng.choice([p for f, p in self.parts.questions if f is first.function]), self.sampler)
+            phrasings = [p for f, p in self.parts.questions if f is first.function]
+            second = realize(first.function, rng.choice(phrasings), self.sampler)
+            for _ in range(MAX_DRAWS):
+                # The seed's form infers one spec from the example: both calls need its keys.
+                if call_json(first) != call_json(second) and (self.fmt != "seed" or second.arguments.keys() == first.arguments.keys()):
+                    break
+                second = realize(first.function, rng.choice(phrasings), self.sampler)
         else:
             second = self._utterance(exclude=[first.function])
-        if call_json(first) == call_json(second):
-            second = realize(second.function, second.phrasing, self.sampler)
         joiner = rng.choice([" Also, ", " And then: ", " After that, ", " Plus: "])
         question = first.question + joiner + _lower_first(second.question)
         targets = list(dict.fromkeys([first.function, second.function]))
@@ -188,7 +192,9 @@ class RecordFactory:
         rng.shuffle(offered)
         targets = [u.function for u in used] if category != "irrelevance" else []
         shown = targets[0] if targets else offered[0]
-        example = _example_call(shown, self.sampler, avoid=output)
+        # In the seed's form the spec is inferred from the example: it must set the answer's keys.
+        keys = used[0].arguments.keys() if self.fmt == "seed" and targets else None
+        example = _example_call(shown, self.sampler, avoid=output, keys=keys)
         inp: dict[str, Any] = {"user_question": question}
         if self.fmt == "seed":
             # The seed's form: only the example's function, nothing else offered.
@@ -209,12 +215,13 @@ def _lower_first(sentence: str) -> str:
     return sentence[0].lower() + sentence[1:]
 
 
-def _example_call(function: FunctionDef, sampler: Sampler, *, avoid: dict[str, Any]) -> dict[str, Any]:
+def _example_call(function: FunctionDef, sampler: Sampler, *, avoid: dict[str, Any], keys: Any = None) -> dict[str, Any]:
     """An example call of ``function`` with values other than the answer's: an example equal to
-    the answer would measure copying, not function calling."""
+    the answer would measure copying, not function calling. ``keys``: exactly these arguments."""
     answers = [avoid.get("function_call")] + list(avoid.get("function_calls", []))
     for _ in range(MAX_DRAWS):
-        example = {"name": function.name, "arguments": {p.name: p.draw(sampler) for p in function.params if p.required or sampler.rng.random() < 0.5}}
+        chosen = [p for p in function.params if (p.name in keys if keys is not None else p.required or sampler.rng.random() < 0.5)]
+        example = {"name": function.name, "arguments": {p.name: p.draw(sampler) for p in chosen}}
         if example not in answers:
             return example
     raise RuntimeError(f"could not draw an example of {function.name} unlike the answer")

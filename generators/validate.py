@@ -72,8 +72,13 @@ def shingles(question: str) -> list[bytes]:
     return [g.encode("utf-8") for g in grams]
 
 
+_TEMPLATE = MinHash(num_perm=NUM_PERM, seed=1)
+_PERMUTATIONS, _SCHEME = _TEMPLATE.permutations, _TEMPLATE.scheme
+"""Drawn once: building them is most of a MinHash's cost."""
+
+
 def minhash(question: str) -> MinHash:
-    m = MinHash(num_perm=NUM_PERM, seed=1)
+    m = MinHash(num_perm=NUM_PERM, seed=1, permutations=_PERMUTATIONS, scheme=_SCHEME)
     m.update_batch(shingles(question))
     return m
 
@@ -115,7 +120,7 @@ def validate_file(path: Path, *, fix: bool, seen_ids: dict[str, str], benchmark:
     exact_keys: dict[str, int] = {}
     for line in read_jsonl(path):
         report.lines += 1
-        reasons, canonical = _check_line(line, fix)
+        reasons, canonical, text = _check_line(line, fix)
         if canonical is not None:
             reasons += _check_content(path, line.line, canonical, seen_ids, exact_keys)
         if not reasons and canonical is not None:
@@ -131,35 +136,35 @@ def validate_file(path: Path, *, fix: bool, seen_ids: dict[str, str], benchmark:
         if reasons:
             report.rejects.append(Reject(str(path), line.line, reasons, line.raw))
             continue
-        text = dumps_canonical(canonical)
         if fix and text.encode("utf-8") != line.raw:
             report.fixed += 1
         report.clean.append(text)
     return report
 
 
-def _check_line(line: JsonlLine, fix: bool) -> tuple[list[str], dict[str, Any] | None]:
-    """Bytes and JSON: returns reasons, and the canonical object when it could be read."""
+def _check_line(line: JsonlLine, fix: bool) -> tuple[list[str], dict[str, Any] | None, str]:
+    """Bytes and JSON: returns reasons, and the canonical object and line when it could be read."""
     if line.problem is not None:
-        return [line.problem], None
+        return [line.problem], None, ""
     if line.is_blank:
-        return ["empty line"], None
+        return ["empty line"], None, ""
     if len(line.raw) > MAX_LINE_BYTES:
-        return [f"line is {len(line.raw):,} bytes; a record may have at most {MAX_LINE_BYTES:,}"], None
+        return [f"line is {len(line.raw):,} bytes; a record may have at most {MAX_LINE_BYTES:,}"], None, ""
     if not isinstance(line.value, dict):
-        return [f"expected a JSON object, got {type(line.value).__name__}"], None
+        return [f"expected a JSON object, got {type(line.value).__name__}"], None, ""
     canonical = canonical_record(line.value)
+    text = dumps_canonical(canonical)
     if fix:
-        return [], canonical
+        return [], canonical, text
     flaws = []
     if line.bom:
         flaws.append("UTF-8 BOM")
     if line.crlf:
         flaws.append("CRLF line end")
     body = line.raw.removeprefix(b"\xef\xbb\xbf").removesuffix(b"\r")
-    if body != dumps_canonical(canonical).encode("utf-8"):
+    if body != text.encode("utf-8"):
         flaws.append("not in canonical form (NFC strings, key order, JSON spacing, no \\u escapes)")
-    return ([f"not canonical: {', '.join(flaws)} (--fix writes a normalised copy)"] if flaws else []), canonical
+    return ([f"not canonical: {', '.join(flaws)} (--fix writes a normalised copy)"] if flaws else []), canonical, text
 
 
 def _check_content(path: Path, number: int, obj: dict[str, Any], seen_ids: dict[str, str], exact_keys: dict[str, int]) -> list[str]:
