@@ -45,7 +45,8 @@ class JsonlLine:
         return self.problem is None and not self.raw.strip()
 
 
-def _reject_constant(name: str) -> Any:
+def reject_constant(name: str) -> Any:
+    """json's parse_constant hook: NaN and Infinity are Python's extensions, not JSON."""
     raise ValueError(f"{name} is not valid JSON")
 
 
@@ -58,7 +59,7 @@ def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, An
     return obj
 
 
-_STRICT = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_object_without_duplicate_keys)
+_STRICT = json.JSONDecoder(parse_constant=reject_constant, object_pairs_hook=_object_without_duplicate_keys)
 
 
 def loads_strict(text: str) -> Any:

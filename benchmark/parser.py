@@ -2,7 +2,7 @@
 
 The answer is the first complete top-level JSON object in the text. Prose before it, a
 ```json fence around it and anything after it are tolerated. Model text is only ever handed
-to a JSON decoder: never to eval, exec or ast.literal_eval.
+to a JSON decoder, never executed as code.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from benchmark.jsonl import reject_constant
 from benchmark.record import Answer, answer_from_output
 from benchmark.verdict import ErrorType
 
@@ -34,13 +35,9 @@ class Parsed:
         return self.obj is not None
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 # NaN and Infinity are Python's extensions, not JSON: a model that writes them has not
 # produced a valid answer.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_DECODER = json.JSONDecoder(parse_constant=reject_constant)
 
 
 def parse_output(text: Any) -> Parsed:
