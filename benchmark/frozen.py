@@ -22,6 +22,8 @@ class FrozenBenchmark:
     version: str
     path: Path
     sha256: str
+    fewshot_path: Path | None = None
+    """Worked examples for few-shot prompts, drawn from training data (never the benchmark)."""
 
 
 def frozen_benchmark(version: str | None = None, manifest_path: Path = MANIFEST) -> FrozenBenchmark:
@@ -32,8 +34,14 @@ def frozen_benchmark(version: str | None = None, manifest_path: Path = MANIFEST)
     if version not in manifest["benchmarks"]:
         raise ValueError(f"no benchmark version {version!r} in {manifest_path}; have {sorted(manifest['benchmarks'])}")
     entry = manifest["benchmarks"][version]
-    path = manifest_path.parent / entry["file"]
+    path = _checked(manifest_path.parent / entry["file"], entry["sha256"], manifest_path)
+    fewshot = entry.get("fewshot")
+    fewshot_path = _checked(manifest_path.parent / fewshot["file"], fewshot["sha256"], manifest_path) if fewshot else None
+    return FrozenBenchmark(entry["name"], version, path, entry["sha256"], fewshot_path)
+
+
+def _checked(path: Path, expected: str, manifest_path: Path) -> Path:
     actual = sha256_file(path)
-    if actual != entry["sha256"]:
-        raise ValueError(f"{path} has sha256 {actual}, but {manifest_path} froze it as {entry['sha256']}: benchmarks are never edited in place")
-    return FrozenBenchmark(entry["name"], version, path, actual)
+    if actual != expected:
+        raise ValueError(f"{path} has sha256 {actual}, but {manifest_path} froze it as {expected}: benchmarks are never edited in place")
+    return path

@@ -49,7 +49,7 @@ def parse_output(text: Any) -> Parsed:
         if not text.strip():
             return Parsed(None, None, ErrorType.PARSE_EMPTY, "empty output")
         return Parsed(None, None, ErrorType.PARSE_NO_JSON, "no JSON object in the output")
-    obj, first_failure = _first_object(text, start)
+    obj, first_failure, _ = _first_object(text, start)
     if obj is None:
         error, message = first_failure
         return Parsed(None, None, error, message)
@@ -59,16 +59,35 @@ def parse_output(text: Any) -> Parsed:
     return Parsed(obj, answer, None)
 
 
-def _first_object(text: str, start: int) -> tuple[dict[str, Any] | None, tuple[ErrorType, str]]:
+def answer_is_final(text: str) -> bool:
+    """True when no text appended to ``text`` can change what :func:`parse_output` returns:
+    an object has been decoded and no earlier ``{`` could still grow into one. A generation
+    can stop here (the JSON-aware stopping criterion) and score the same."""
+    start = text.find("{")
+    if start < 0:
+        return False
+    obj, _, earlier_may_grow = _first_object(text, start)
+    return obj is not None and not earlier_may_grow
+
+
+_LONGEST_TOKEN = len("-Infinity")
+"""A failure this close to the end may be a literal or number still being written (``tr`` of
+``true``, ``1e`` of ``1e5``): more text could turn it into a success."""
+
+
+def _first_object(text: str, start: int) -> tuple[dict[str, Any] | None, tuple[ErrorType, str], bool]:
     """Decode from successive ``{`` positions; return the first object, else why the first
-    attempt failed (the most telling one: it is where the answer should have begun)."""
+    attempt failed (the most telling one: it is where the answer should have begun), and
+    whether a failed attempt could still succeed with more text."""
     first_failure: tuple[ErrorType, str] | None = None
+    may_grow = False
     for _ in range(MAX_START_ATTEMPTS):
         try:
             obj, _end = _DECODER.raw_decode(text, start)
-            return obj, (ErrorType.PARSE_INVALID_JSON, "")
+            return obj, (ErrorType.PARSE_INVALID_JSON, ""), may_grow
         except json.JSONDecodeError as err:
             failure = _classify(text, err)
+            may_grow = may_grow or failure[0] is ErrorType.PARSE_TRUNCATED or err.pos > len(text) - _LONGEST_TOKEN
         except RecursionError:
             failure = (ErrorType.PARSE_INVALID_JSON, "JSON nested too deeply")
         except ValueError as err:  # NaN/Infinity, or an integer with too many digits
@@ -78,7 +97,7 @@ def _first_object(text: str, start: int) -> tuple[dict[str, Any] | None, tuple[E
         if start < 0:
             break
     assert first_failure is not None
-    return None, first_failure
+    return None, first_failure, may_grow
 
 
 _FENCE_AND_SPACE = " \t\r\n`"

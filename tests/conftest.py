@@ -79,3 +79,53 @@ def as_text(obj: Any) -> str:
 @pytest.fixture
 def gbp_to_jpy() -> Record:
     return make_record({"function_call": call("currency_conversion", amount=250, **{"from": "GBP", "to": "JPY"})})
+
+
+CHATML_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_tiny_tokenizer(corpus: list[str]) -> Any:
+    """A byte-level BPE trained in well under a second on ``corpus``, with ChatML special
+    tokens and template (the layout of SmolLM2's tokenizer, at a tiny vocabulary)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=600, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(corpus, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|im_start|>", eos_token="<|im_end|>", pad_token="<|im_end|>", unk_token="<|endoftext|>")
+    fast.chat_template = CHATML_TEMPLATE
+    return fast
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A randomly initialised 2-layer Llama and its tokenizer, saved as a Hugging Face folder
+    (what ``from_pretrained`` and lm-eval's ``pretrained=`` load)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from benchmark.frozen import frozen_benchmark
+    from benchmark.prompt import render
+    from benchmark.record import read_records
+
+    records, _ = read_records(frozen_benchmark().path)
+    corpus = [text for r in records[::20] for text in (render(r, "plain").prompt, render(r, "plain").completion)]
+    tokenizer = build_tiny_tokenizer(corpus)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=8192, bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -1,0 +1,114 @@
+"""The one prompt format: a record rendered as (prompt, completion).
+
+Training and evaluation both call :func:`render`; nothing else in fcbench writes a prompt.
+Two encodings of the same content:
+
+- ``plain``: instruction / input / response sections, for base models (Llama-2) that have no
+  chat template;
+- ``chat``: system / user / assistant turns through the tokenizer's own chat template, for
+  instruct models.
+
+The completion is the gold answer as one JSON object. Few-shot examples are whole rendered
+examples placed before the question (earlier turns in ``chat``); they must come from training
+data, never from the benchmark. Any change to the text produced here is a new
+:data:`PROMPT_FORMAT_VERSION`: results are only comparable within one version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from benchmark.record import Record, answer_to_output
+
+PROMPT_FORMAT_VERSION = 1
+Encoding = Literal["plain", "chat"]
+ENCODINGS: tuple[Encoding, ...] = ("plain", "chat")
+
+ANSWER_FORMAT = (
+    'Reply with one JSON object and nothing else: {"function_call": {"name": ..., "arguments": {...}}} '
+    'for one call, {"function_calls": [call, ...]} for several calls, or {"function_call": null} '
+    "when no offered function fits the question."
+)
+"""Says what the parser accepts, so that a 0-shot base model has a fair chance."""
+
+
+@dataclass(frozen=True, slots=True)
+class PromptFormat:
+    """What is recorded with every run and result."""
+
+    encoding: Encoding
+    version: int = PROMPT_FORMAT_VERSION
+
+    @property
+    def name(self) -> str:
+        return f"fcbench-{self.encoding}-v{self.version}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "encoding": self.encoding, "version": self.version}
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    prompt: str
+    completion: str
+
+
+def _compact(value: Any) -> str:
+    # Function specs are the bulk of every prompt and prefill dominates generation time on a
+    # CPU: no spaces in them.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def completion_text(record: Record) -> str:
+    """The gold answer as the model should write it (a one-call list written as one call)."""
+    return json.dumps(answer_to_output(record.gold), ensure_ascii=False)
+
+
+def input_text(record: Record) -> str:
+    """The input section: offered functions, the example call, the question."""
+    lines = [f"Functions: {_compact(list(record.functions))}"]
+    if record.example is not None:
+        lines.append(f"Example: {json.dumps(record.example.to_json(), ensure_ascii=False)}")
+    lines.append(f"Question: {record.question}")
+    return "\n".join(lines)
+
+
+def instruction_text(record: Record) -> str:
+    return f"{record.raw['instruction']}\n{ANSWER_FORMAT}"
+
+
+def default_encoding(tokenizer: Any) -> Encoding:
+    """``chat`` when the tokenizer has a chat template (an instruct model), else ``plain``."""
+    return "chat" if getattr(tokenizer, "chat_template", None) else "plain"
+
+
+def render(record: Record, encoding: Encoding, tokenizer: Any = None, shots: Sequence[Record] = ()) -> Rendered:
+    """The prompt for ``record`` (after ``shots`` worked examples) and its gold completion."""
+    if encoding == "plain":
+        return Rendered(_plain(record, shots), completion_text(record))
+    if encoding == "chat":
+        if not getattr(tokenizer, "chat_template", None):
+            raise ValueError("the chat encoding needs a tokenizer with a chat template; use the plain encoding for base models")
+        return Rendered(_chat(record, tokenizer, shots), completion_text(record))
+    raise ValueError(f"unknown prompt encoding {encoding!r}; expected one of {ENCODINGS}")
+
+
+def _plain_block(record: Record) -> str:
+    return f"### Instruction:\n{instruction_text(record)}\n\n### Input:\n{input_text(record)}\n\n### Response:\n"
+
+
+def _plain(record: Record, shots: Sequence[Record]) -> str:
+    examples = "".join(_plain_block(shot) + completion_text(shot) + "\n\n" for shot in shots)
+    return examples + _plain_block(record)
+
+
+def _chat(record: Record, tokenizer: Any, shots: Sequence[Record]) -> str:
+    messages = [{"role": "system", "content": instruction_text(record)}]
+    for shot in shots:
+        messages.append({"role": "user", "content": input_text(shot)})
+        messages.append({"role": "assistant", "content": completion_text(shot)})
+    messages.append({"role": "user", "content": input_text(record)})
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)

@@ -1,0 +1,93 @@
+"""lm-eval's Hugging Face backend with what fcbench needs for long CPU runs.
+
+- A JSON-aware stopping criterion: each row of a batch stops as soon as its answer is final
+  (the parser's first object is complete and nothing appended could change it) or one of the
+  task's stop strings appears in it. lm-eval's own criteria stop a batch only when every row
+  has produced the *same* stop string, so rambling rows burn ``max_gen_toks``. Scores are the
+  same as without it: the parser reads the first complete object, and lm-eval cuts at the stop
+  strings anyway.
+- A rich progress bar, advanced per generated batch.
+
+Registered as lm-eval model ``fcbench-hf``; it takes the same arguments as ``hf``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import transformers
+from lm_eval.api.registry import register_model
+from lm_eval.models.huggingface import HFLM
+from lm_eval.models.utils_hf import stop_sequences_criteria
+from rich.progress import Progress, TaskID
+
+from benchmark.parser import answer_is_final
+
+
+class JsonAnswerStop(transformers.StoppingCriteria):
+    """Per-row stop: the row's answer is final, or a stop string has appeared in it."""
+
+    def __init__(self, tokenizer: Any, prompt_length: int, stop: Sequence[str] = ()) -> None:
+        self.tokenizer = tokenizer
+        self.prompt_length = prompt_length
+        self.stop = [s for s in stop if s]
+        self.done: set[int] = set()
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        for row, ids in enumerate(input_ids):
+            if row not in self.done and self._row_is_done(ids[self.prompt_length :]):
+                self.done.add(row)
+        return torch.tensor([row in self.done for row in range(input_ids.shape[0])], device=input_ids.device)
+
+    def _row_is_done(self, generated: torch.Tensor) -> bool:
+        text = self.tokenizer.decode(generated, skip_special_tokens=True)
+        if any(s in text for s in self.stop):
+            return True
+        # Only a closing brace can complete an object: skip the decode-and-parse otherwise.
+        return "}" in self.tokenizer.decode(generated[-1:], skip_special_tokens=True) and answer_is_final(text)
+
+
+@register_model("fcbench-hf")
+class FcbenchLM(HFLM):
+    """``HFLM`` plus :class:`JsonAnswerStop` (``json_stop=False`` turns it off) and a progress bar."""
+
+    def __init__(self, *args: Any, json_stop: bool = True, progress: Progress | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.json_stop = json_stop
+        self.progress = progress
+        self._progress_task: TaskID | None = None
+
+    def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
+        if self.progress is None:
+            return super().generate_until(requests, disable_tqdm=disable_tqdm)
+        self._progress_task = self.progress.add_task("generating", total=len(requests))
+        try:
+            return super().generate_until(requests, disable_tqdm=True)
+        finally:
+            self._progress_task = None
+
+    def _model_generate(self, context: torch.Tensor, max_length: int, stop: list[str], **generation_kwargs: Any) -> torch.Tensor:
+        # Mirrors HFLM._model_generate (greedy when no temperature is given), with our criterion
+        # added to lm-eval's stop-sequence criteria.
+        generation_kwargs["temperature"] = generation_kwargs.get("temperature", 0.0)
+        if generation_kwargs["temperature"] == 0.0 and generation_kwargs.get("do_sample") is None:
+            generation_kwargs["do_sample"] = False
+        if generation_kwargs.get("do_sample") is False and generation_kwargs["temperature"] == 0.0:
+            generation_kwargs.pop("temperature")
+        criteria = stop_sequences_criteria(self.tokenizer, stop, context.shape[1], context.shape[0])
+        if self.json_stop:
+            criteria.append(JsonAnswerStop(self.tokenizer, context.shape[1], stop))
+        with torch.autocast(device_type=self.device.type, dtype=self.mixed_precision_dtype, enabled=self.mixed_precision_dtype is not None):
+            out = self.model.generate(
+                input_ids=context,
+                max_length=max_length,
+                stopping_criteria=criteria,
+                pad_token_id=self.tokenizer.pad_token_id,
+                use_cache=True,
+                **generation_kwargs,
+            )
+        if self.progress is not None and self._progress_task is not None:
+            self.progress.advance(self._progress_task, context.shape[0])
+        return out

@@ -1,0 +1,206 @@
+"""``fcbench eval``: one candidate (base model, optional adapter, few-shot K) through lm-eval's
+``simple_evaluate`` on the fcbench tasks, written to ``results/<candidate>/``.
+
+lm-eval traps handled here rather than rediscovered:
+- its response cache is keyed by prompt only, not by model (lm-eval #4063): each candidate gets
+  its own cache, under a fingerprint of the model, adapter weights and settings, so a base model
+  and its adapter never share answers and a retrained adapter never reuses stale ones;
+- ``batch_size=auto`` picks 1 for generation, and batch size changes greedy outputs: one fixed
+  batch size for every candidate, recorded with the result;
+- prompts longer than the context are left-truncated with only a log line: they are counted
+  and reported in the results.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.frozen import FrozenBenchmark, frozen_benchmark
+from benchmark.prompt import Encoding
+from benchmark.provenance import git_commit, library_versions, sha256_tree
+from benchmark.scoring import SCORING_VERSION, ScoreReport, score_files, write_report
+from models.registry import DEFAULT_MODEL, describe, preferred_dtype, resolve_model
+
+TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
+DEFAULT_BATCH_SIZE = 16
+"""The same for every candidate: padding differs with batch size, and so do greedy outputs."""
+ADAPTER_WEIGHTS = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
+
+
+@dataclass(frozen=True, slots=True)
+class EvalConfig:
+    model: str = DEFAULT_MODEL
+    adapter: Path | None = None
+    fewshot: int = 0
+    limit: int | None = None
+    """Items per category subtask (lm-eval's ``--limit``)."""
+    tasks: tuple[str, ...] = ("fcbench",)
+    batch_size: int = DEFAULT_BATCH_SIZE
+    dtype: str | None = None
+    """None: bfloat16 where the hardware does it natively, else float32."""
+    device: str | None = None
+    prompt_encoding: Encoding | None = None
+    """None: the adapter's training encoding, else chat when the tokenizer has a template."""
+    json_stop: bool = True
+    cache: bool = True
+    results_dir: Path = Path("results")
+    name: str | None = None
+
+    def candidate(self) -> str:
+        """``<model>[+<adapter>]-<K>shot``: the folder under ``results/`` and the leaderboard name."""
+        if self.name:
+            return self.name
+        model = self.model.rstrip("/").replace("/", "--")
+        adapter = f"+{self.adapter.resolve().name}" if self.adapter else ""
+        return f"{model}{adapter}-{self.fewshot}shot"
+
+
+@dataclass(slots=True)
+class EvalRun:
+    out_dir: Path
+    summary: dict[str, Any]
+    report: ScoreReport
+    lm_eval_results: dict[str, Any] = field(repr=False)
+
+
+def run_eval(cfg: EvalConfig, progress: Any = None) -> EvalRun:
+    """Evaluate one candidate and write its results; see the module docstring."""
+    import torch
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    from evaluation.lm import FcbenchLM
+
+    logging.getLogger("lm_eval").setLevel(logging.WARNING)
+    started = time.perf_counter()
+    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = cfg.dtype or preferred_dtype(device)
+    model_args = _model_args(cfg, resolve_model(cfg.model), dtype)
+    out_dir = cfg.results_dir / cfg.candidate()
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    lm = FcbenchLM(**model_args, batch_size=cfg.batch_size, device=device, json_stop=cfg.json_stop, progress=progress)
+    metadata = {**model_args, "fewshot": cfg.fewshot}
+    if cfg.prompt_encoding:
+        metadata["prompt_encoding"] = cfg.prompt_encoding
+    task_manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata=metadata)
+    cache = str(out_dir / "cache" / _fingerprint(cfg, model_args) / "responses") if cfg.cache else None
+    results = simple_evaluate(
+        model=lm, tasks=list(cfg.tasks), task_manager=task_manager, limit=cfg.limit, log_samples=True, use_cache=cache
+    )
+    seconds = time.perf_counter() - started
+
+    samples: dict[str, list[dict[str, Any]]] = results.pop("samples")
+    frozen = frozen_benchmark()
+    outputs = _write_samples(out_dir, samples)
+    report = score_files(frozen.path, outputs["path"], ids=set(outputs["ids"]))
+    write_report(report, out_dir)
+    summary = _summary(cfg, model_args, device, dtype, frozen, results, samples, lm, seconds, len(report.items))
+    (out_dir / "results.json").write_text(json.dumps({"fcbench": summary, "lm_eval": results}, indent=2, default=_jsonable) + "\n")
+    return EvalRun(out_dir, summary, report, results)
+
+
+def _model_args(cfg: EvalConfig, model_dir: str, dtype: str) -> dict[str, Any]:
+    """The ``--model_args`` of the equivalent plain ``lm_eval run --model hf`` command."""
+    args: dict[str, Any] = {"pretrained": model_dir, "dtype": dtype}
+    if cfg.adapter is not None:
+        if not (cfg.adapter / "adapter_config.json").is_file():
+            raise FileNotFoundError(f"{cfg.adapter} is not a PEFT adapter folder (no adapter_config.json)")
+        args["peft"] = str(cfg.adapter)
+        # An adapter that added tokens saved its tokenizer: prompts must be encoded with it.
+        if (cfg.adapter / "tokenizer_config.json").is_file():
+            args["tokenizer"] = str(cfg.adapter)
+    return args
+
+
+def _fingerprint(cfg: EvalConfig, model_args: dict[str, Any]) -> str:
+    """What the cached answers depend on besides the prompt text."""
+    identity = {
+        "model": describe(cfg.model),
+        "model_files": _stat_tree(Path(model_args["pretrained"])),
+        "adapter": sha256_tree(cfg.adapter, ADAPTER_WEIGHTS) if cfg.adapter else None,
+        "dtype": model_args["dtype"],
+        "batch_size": cfg.batch_size,
+        "json_stop": cfg.json_stop,
+        "libraries": library_versions(("torch", "transformers", "peft", "lm_eval")),
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _stat_tree(folder: Path) -> list[tuple[str, int, int]] | None:
+    """Names, sizes and mtimes of a local model folder (hashing gigabytes of weights per run
+    would cost more than the cache saves); None for a Hub id."""
+    if not folder.is_dir():
+        return None
+    return sorted((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file())
+
+
+def _write_samples(out_dir: Path, samples: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """lm-eval's per-sample logs (``samples_<task>.jsonl``) and ``predictions.jsonl`` (id and
+    raw output, the input of ``fcbench score``)."""
+    ids = []
+    predictions_path = out_dir / "predictions.jsonl"
+    with open(predictions_path, "w", encoding="utf-8") as predictions:
+        for task, rows in sorted(samples.items()):
+            with open(out_dir / f"samples_{task}.jsonl", "w", encoding="utf-8") as handle:
+                for row in rows:
+                    handle.write(json.dumps(row, ensure_ascii=False, default=_jsonable) + "\n")
+                    ids.append(row["doc"]["id"])
+                    predictions.write(json.dumps({"id": row["doc"]["id"], "output": row["filtered_resps"][0]}, ensure_ascii=False) + "\n")
+    return {"path": predictions_path, "ids": ids}
+
+
+def count_truncated(lm: Any, rows: Iterable[dict[str, Any]]) -> int:
+    """Prompts lm-eval left-truncated: longer than the context minus the generation budget."""
+    truncated = 0
+    for row in rows:
+        prompt, gen_kwargs = row["arguments"][0]
+        budget = lm.max_length - int(gen_kwargs.get("max_gen_toks", lm.max_gen_toks))
+        truncated += len(lm.tok_encode(prompt)) > budget
+    return truncated
+
+
+def _summary(cfg: EvalConfig, model_args: dict[str, Any], device: str, dtype: str, frozen: FrozenBenchmark,
+             results: dict[str, Any], samples: dict[str, list[dict[str, Any]]], lm: Any, seconds: float, n_items: int) -> dict[str, Any]:
+    rows = [row for task_rows in samples.values() for row in task_rows]
+    prompt_formats = sorted({row["doc"]["prompt_format"] for row in rows})
+    return {
+        "candidate": cfg.candidate(),
+        "model": {**describe(cfg.model), "path": model_args["pretrained"]},
+        "adapter": {"path": str(cfg.adapter), "sha256": sha256_tree(cfg.adapter, ADAPTER_WEIGHTS)} if cfg.adapter else None,
+        "fewshot": cfg.fewshot,
+        "prompt_format": prompt_formats[0] if len(prompt_formats) == 1 else prompt_formats,
+        "benchmark": {"name": frozen.name, "version": frozen.version, "sha256": frozen.sha256},
+        "tasks": list(cfg.tasks),
+        "task_versions": results.get("versions", {}),
+        "scoring_version": SCORING_VERSION,
+        "lm_eval_model_args": model_args,
+        "batch_size": cfg.batch_size,
+        "device": device,
+        "dtype": dtype,
+        "json_stop": cfg.json_stop,
+        "limit": cfg.limit,
+        "n_items": n_items,
+        "truncated_prompts": count_truncated(lm, rows),
+        "seconds": round(seconds, 2),
+        "items_per_second": round(n_items / seconds, 3) if seconds else None,
+        "git_commit": git_commit(),
+        "libraries": library_versions(),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    """lm-eval's results hold a few non-JSON values (numpy scalars, callables, dtypes)."""
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)

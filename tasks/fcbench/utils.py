@@ -1,0 +1,121 @@
+"""lm-eval glue for fcbench: the frozen benchmark as docs, prompts from fcbench's one prompt
+format, scores from fcbench's metrics. Nothing here decides what a prompt looks like or how an
+answer is scored; it only wires ``benchmark/`` into lm-eval's hooks.
+
+Runtime options arrive as lm-eval metadata (``--metadata '{...}'``; lm-eval's CLI also merges
+``--model_args`` into it, so ``pretrained``, ``peft`` and ``tokenizer`` are seen here):
+
+- ``fewshot`` (int, default 0): worked examples from the benchmark's few-shot file, which is
+  drawn from training data. lm-eval's own ``--num_fewshot`` is disabled (``num_fewshot: 0``):
+  it would draw the examples from the benchmark itself.
+- ``prompt_encoding`` (``plain`` or ``chat``): by default the one the adapter was trained with
+  (its ``run.json``), else ``chat`` when the tokenizer has a chat template, else ``plain``.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from itertools import chain, zip_longest
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from benchmark.frozen import frozen_benchmark
+from benchmark.metrics import METRICS, score_output
+from benchmark.prompt import PROMPT_FORMAT_VERSION, Encoding, PromptFormat, default_encoding, render
+from benchmark.record import Record, read_records, record_from_json
+
+SPLITS = ("seen_function", "unseen_function")
+"""``meta.split`` values; each metric is also reported per split (``exact_match_seen_function``...)."""
+
+
+def load_split(category: str | None = None, fewshot: int = 0, prompt_encoding: Encoding | None = None, **metadata: Any) -> datasets.DatasetDict:
+    """The ``test`` split of one category, prompts rendered. Items alternate between the
+    seen-function and unseen-function halves so that ``--limit N`` takes both equally."""
+    frozen = frozen_benchmark(metadata.get("benchmark_version"))
+    records, problems = read_records(frozen.path)
+    if problems:
+        raise ValueError(f"the frozen benchmark has problems: {problems[0]}")
+    tokenizer = _tokenizer(metadata.get("tokenizer") or metadata.get("pretrained"))
+    encoding = prompt_encoding or _adapter_encoding(metadata.get("peft")) or (default_encoding(tokenizer) if tokenizer else "plain")
+    shots = _shots(frozen.fewshot_path, int(fewshot))
+    chosen = [r for r in records if category is None or r.category == category]
+    halves = [[r for r in chosen if r.split == split] for split in SPLITS]
+    ordered = [r for r in chain.from_iterable(zip_longest(*halves)) if r is not None]
+    docs = []
+    for record in ordered:
+        rendered = render(record, encoding, tokenizer, shots)
+        docs.append({
+            "id": record.id,
+            "category": record.category,
+            "split": record.split,
+            "prompt": rendered.prompt,
+            "completion": rendered.completion,
+            "record": json.dumps(record.raw, ensure_ascii=False),
+            "benchmark": f"{frozen.name}-{frozen.version}",
+            "prompt_format": PromptFormat(encoding).name,
+            "fewshot": len(shots),
+        })
+    return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
+
+
+def _shots(path: Path | None, k: int) -> list[Record]:
+    if k <= 0:
+        return []
+    if path is None:
+        raise ValueError("this benchmark version has no few-shot file")
+    shots, problems = read_records(path)
+    if problems or k > len(shots):
+        raise ValueError(f"fewshot={k}: {path} has {len(shots)} usable examples{f' ({problems[0]})' if problems else ''}")
+    return shots[:k]
+
+
+@cache
+def _tokenizer(name: str | None) -> Any:
+    if not name or not isinstance(name, str):
+        return None
+    from transformers import AutoTokenizer
+
+    from models.registry import resolve_model
+
+    return AutoTokenizer.from_pretrained(resolve_model(name))
+
+
+def _adapter_encoding(adapter: str | None) -> Encoding | None:
+    """The encoding an fcbench adapter was trained with: evaluating it with another scores ~0."""
+    manifest = Path(adapter) / "run.json" if isinstance(adapter, str) else None
+    if manifest is None or not manifest.is_file():
+        return None
+    prompt_format = json.loads(manifest.read_text()).get("prompt_format", {})
+    if prompt_format.get("version", PROMPT_FORMAT_VERSION) != PROMPT_FORMAT_VERSION:
+        raise ValueError(f"{manifest}: trained with prompt format v{prompt_format['version']}, this fcbench renders v{PROMPT_FORMAT_VERSION}")
+    return prompt_format.get("encoding")
+
+
+def doc_to_text(doc: dict[str, Any]) -> str:
+    return doc["prompt"]
+
+
+def doc_to_target(doc: dict[str, Any]) -> str:
+    return doc["completion"]
+
+
+@cache
+def _record(record_json: str) -> Record:
+    return record_from_json(json.loads(record_json))
+
+
+def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float | None]:
+    """fcbench's metrics for one item, plus each metric again under its split's name (``None``
+    for the other split, which :func:`mean_present` skips)."""
+    values = score_output(_record(doc["record"]), results[0]).metric_values()
+    per_split = {f"{m}_{split}": (values[m] if doc["split"] == split else None) for m in METRICS for split in SPLITS}
+    return {**values, **per_split}
+
+
+def mean_present(values: list[float | None]) -> float:
+    """Mean over the items that have the metric (one split's items); NaN when none do."""
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else float("nan")

@@ -1,0 +1,166 @@
+"""The lm-eval task: loading, scoring through lm-eval with scripted models, and a tiny random
+Llama end to end through ``fcbench eval``'s runner."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+from lm_eval import simple_evaluate
+from lm_eval.api.model import LM
+from lm_eval.api.registry import register_model
+from lm_eval.tasks import TaskManager
+
+from benchmark.frozen import frozen_benchmark
+from benchmark.metrics import METRICS
+from benchmark.prompt import PROMPT_FORMAT_VERSION
+from benchmark.record import read_records
+from benchmark.scoring import SCORING_VERSION
+from evaluation.runner import TASKS_DIR, EvalConfig, run_eval
+
+CATEGORY_TASKS = ("fcbench_simple", "fcbench_multiple", "fcbench_parallel", "fcbench_irrelevance")
+
+
+class ScriptedLM(LM):
+    """Answers each request from its doc; remembers the contexts it was asked."""
+
+    def __init__(self, answer) -> None:
+        super().__init__()
+        self.answer = answer
+        self.contexts: list[str] = []
+
+    def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        self.contexts += [r.args[0] for r in requests]
+        return [self.answer(r.doc) for r in requests]
+
+    def loglikelihood(self, requests, disable_tqdm: bool = False):
+        raise NotImplementedError
+
+    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
+        raise NotImplementedError
+
+
+@register_model("fcbench-oracle")
+class OracleLM(ScriptedLM):
+    """Returns the gold answer: every metric must be 1."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(lambda doc: "Here you go:\n```json\n" + doc["completion"] + "\n```")
+
+
+@register_model("fcbench-garbage")
+class GarbageLM(ScriptedLM):
+    """Returns text with no JSON in it: every metric must be 0."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(lambda doc: "I would call a function { but not today")
+
+
+def task_manager(**metadata) -> TaskManager:
+    return TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata=metadata or None)
+
+
+def evaluate(model: str | LM, limit: int | None = None, **kwargs):
+    return simple_evaluate(model=model, tasks=["fcbench"], task_manager=task_manager(**kwargs.pop("metadata", {})), limit=limit, log_samples=True, **kwargs)
+
+
+def test_the_task_loads_with_one_subtask_per_category_in_split_alternating_order() -> None:
+    tasks = task_manager().load(["fcbench"])["tasks"]
+    assert sorted(tasks) == sorted(CATEGORY_TASKS)
+    sizes = {name: len(list(task.test_docs())) for name, task in tasks.items()}
+    assert sizes == {"fcbench_simple": 400, "fcbench_multiple": 250, "fcbench_parallel": 200, "fcbench_irrelevance": 150}
+    docs = list(tasks["fcbench_parallel"].test_docs())
+    # --limit N takes the first N docs: both halves of the benchmark, equally.
+    assert [d["split"] for d in docs[:4]] == ["seen_function", "unseen_function"] * 2
+    assert Counter(d["split"] for d in docs[:50]) == {"seen_function": 25, "unseen_function": 25}
+    assert {d["category"] for d in docs} == {"parallel"}
+
+
+def test_an_oracle_scores_one_and_garbage_scores_zero_on_every_metric() -> None:
+    oracle = evaluate("fcbench-oracle")["results"]
+    garbage = evaluate("fcbench-garbage", limit=20)["results"]
+    for name in ("fcbench", *CATEGORY_TASKS):
+        for metric in METRICS:
+            assert oracle[name][f"{metric},none"] == 1.0, (name, metric)
+            assert garbage[name][f"{metric},none"] == 0.0, (name, metric)
+    for split in ("seen_function", "unseen_function"):
+        assert oracle["fcbench_simple"][f"exact_match_{split},none"] == 1.0
+    assert oracle["fcbench"]["sample_len"] == 1000
+
+
+def test_split_metrics_average_only_their_own_items() -> None:
+    # Right on seen-function items only: the seen split scores 1, the unseen 0, overall 1/2.
+    lm = ScriptedLM(lambda doc: doc["completion"] if doc["split"] == "seen_function" else "no")
+    result = evaluate(lm, limit=10)["results"]["fcbench_simple"]
+    assert result["exact_match,none"] == 0.5
+    assert result["exact_match_seen_function,none"] == 1.0
+    assert result["exact_match_unseen_function,none"] == 0.0
+
+
+def test_fewshot_examples_come_from_the_fewshot_file_and_lm_evals_fewshot_is_refused() -> None:
+    frozen = frozen_benchmark()
+    shots, _ = read_records(frozen.fewshot_path)
+    benchmark_questions = {r.question for r in read_records(frozen.path)[0]}
+    lm = ScriptedLM(lambda doc: doc["completion"])
+    evaluate(lm, limit=2, metadata={"fewshot": 3}, num_fewshot=5)
+    context = lm.contexts[0]
+    assert all(shot.question in context for shot in shots[:3]) and shots[3].question not in context
+    # Each context holds its own question once, and no other benchmark question.
+    assert all(sum(q in c for q in benchmark_questions) == 1 for c in lm.contexts)
+
+
+def test_the_task_version_tracks_the_versions_it_was_set_for() -> None:
+    """Changing the benchmark, the prompt format or the scoring must bump metadata.version in
+    the task YAML, then the expectations below."""
+    template = (TASKS_DIR / "fcbench" / "_default_template_yaml").read_text()
+    version = yaml.safe_load(re.sub(r"!function \S+", "fn", template))["metadata"]["version"]
+    assert (version, frozen_benchmark().version, PROMPT_FORMAT_VERSION, SCORING_VERSION) == (1.0, "v1", 1, 1)
+
+
+def test_a_tiny_llama_runs_end_to_end_and_writes_its_results(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    cfg = EvalConfig(model=str(tiny_llama_dir), limit=2, batch_size=4, dtype="float32", results_dir=tmp_path, name="tiny")
+    run = run_eval(cfg)
+    summary = run.summary
+    assert summary["n_items"] == 8 and summary["truncated_prompts"] == 0
+    assert summary["prompt_format"] == "fcbench-chat-v1"
+    assert summary["benchmark"]["version"] == "v1" and summary["task_versions"]["fcbench_simple"] == 1.0
+    files = {p.name for p in run.out_dir.iterdir()}
+    assert {"results.json", "scores.json", "items.jsonl", "predictions.jsonl", *(f"samples_{t}.jsonl" for t in CATEGORY_TASKS)} <= files
+    # fcbench's own scoring of the written predictions agrees with lm-eval's aggregate.
+    lm_eval_em = run.lm_eval_results["results"]["fcbench"]["exact_match,none"]
+    assert run.report.aggregates["overall"]["exact_match"].mean == pytest.approx(lm_eval_em)
+    items = [json.loads(line) for line in (run.out_dir / "items.jsonl").read_text().splitlines()]
+    assert len(items) == 8 and all(0.0 <= item["arg_f1"] <= 1.0 for item in items)
+
+
+def test_each_candidate_gets_its_own_response_cache(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    """lm-eval's cache is keyed by prompt only (#4063): a base model and its adapter, or an
+    adapter and its retrained self, must not share answers."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    adapter_dir = tmp_path / "adapter"
+    peft_model = get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    peft_model.save_pretrained(adapter_dir)
+
+    def cache_dirs(cfg: EvalConfig) -> set[str]:
+        run_eval(cfg)
+        return {p.name for p in (cfg.results_dir / cfg.candidate() / "cache").iterdir()}
+
+    common = dict(model=str(tiny_llama_dir), limit=1, batch_size=4, dtype="float32", results_dir=tmp_path / "results")
+    base_cache = cache_dirs(EvalConfig(**common, name="same-name"))
+    adapter_cache = cache_dirs(EvalConfig(**common, adapter=adapter_dir, name="same-name"))
+    assert adapter_cache - base_cache, "the adapter reused the base model's cache"
+    with torch.no_grad():  # "retrain": new weights under the same path
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.add_(1.0)
+    peft_model.save_pretrained(adapter_dir)
+    retrained_cache = cache_dirs(EvalConfig(**common, adapter=adapter_dir, name="same-name"))
+    assert retrained_cache - adapter_cache, "the retrained adapter reused the old adapter's cache"

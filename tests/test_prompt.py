@@ -1,0 +1,87 @@
+"""The one prompt format: exact texts worked out by hand for small records."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import CLOCK, CONVERT, call, make_record
+
+from benchmark.prompt import ANSWER_FORMAT, PromptFormat, completion_text, default_encoding, render
+from benchmark.record import record_from_json
+
+CHATML = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+
+
+class ChatTokenizer:
+    """Just enough of a tokenizer: a ChatML template rendered with jinja2, as transformers does."""
+
+    chat_template = CHATML
+
+    def apply_chat_template(self, messages, add_generation_prompt=False, tokenize=True):
+        import jinja2
+
+        assert tokenize is False
+        return jinja2.Template(self.chat_template).render(messages=messages, add_generation_prompt=add_generation_prompt)
+
+
+def clock_record(rid: str = "r1", question: str = "What time is it?"):
+    obj = {
+        "id": rid,
+        "instruction": "Call a function.",
+        "input": {"user_question": question, "functions": [CLOCK], "function_call_example": call("get_time")},
+        "output": {"function_call": call("get_time")},
+    }
+    return record_from_json(obj)
+
+
+CLOCK_INPUT = (
+    'Functions: [{"name":"get_time","description":"The time now.","parameters":{"type":"object","properties":{},"additionalProperties":false}}]\n'
+    'Example: {"name": "get_time", "arguments": {}}\n'
+    "Question: What time is it?"
+)
+
+
+def test_plain_prompt_has_instruction_input_and_response_sections() -> None:
+    rendered = render(clock_record(), "plain")
+    assert rendered.prompt == f"### Instruction:\nCall a function.\n{ANSWER_FORMAT}\n\n### Input:\n{CLOCK_INPUT}\n\n### Response:\n"
+    assert rendered.completion == '{"function_call": {"name": "get_time", "arguments": {}}}'
+
+
+def test_chat_prompt_goes_through_the_tokenizer_template() -> None:
+    rendered = render(clock_record(), "chat", ChatTokenizer())
+    assert rendered.prompt == (
+        f"<|im_start|>system\nCall a function.\n{ANSWER_FORMAT}<|im_end|>\n"
+        f"<|im_start|>user\n{CLOCK_INPUT}<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+
+
+def test_fewshot_examples_come_first_with_their_answers() -> None:
+    shot = clock_record("s1", question="Time please.")
+    target = clock_record()
+    plain = render(target, "plain", shots=[shot]).prompt
+    shot_block = render(shot, "plain").prompt + completion_text(shot) + "\n\n"
+    assert plain == shot_block + render(target, "plain").prompt
+
+    chat = render(target, "chat", ChatTokenizer(), shots=[shot]).prompt
+    shot_turns = f"<|im_start|>user\n{CLOCK_INPUT.replace('What time is it?', 'Time please.')}<|im_end|>\n<|im_start|>assistant\n{completion_text(shot)}<|im_end|>\n"
+    assert chat.count("<|im_start|>system") == 1
+    assert shot_turns + f"<|im_start|>user\n{CLOCK_INPUT}<|im_end|>" in chat
+
+
+def test_completion_is_the_canonical_envelope() -> None:
+    one_in_list = make_record({"function_calls": [call("currency_conversion", amount=5, **{"from": "GBP", "to": "JPY"})]})
+    assert completion_text(one_in_list) == '{"function_call": {"name": "currency_conversion", "arguments": {"amount": 5, "from": "GBP", "to": "JPY"}}}'
+    assert completion_text(make_record({"function_call": None}, [CONVERT, CLOCK])) == '{"function_call": null}'
+
+
+def test_chat_needs_a_template_and_encodings_are_checked() -> None:
+    class Bare:
+        chat_template = None
+
+    with pytest.raises(ValueError, match="chat template"):
+        render(clock_record(), "chat", Bare())
+    with pytest.raises(ValueError, match="unknown prompt encoding"):
+        render(clock_record(), "xml")  # type: ignore[arg-type]
+    assert default_encoding(Bare()) == "plain"
+    assert default_encoding(ChatTokenizer()) == "chat"
+    assert PromptFormat("chat").name == "fcbench-chat-v1"
