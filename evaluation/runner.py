@@ -49,6 +49,9 @@ class EvalConfig:
     device: str | None = None
     prompt_encoding: Encoding | None = None
     """None: the adapter's training encoding, else chat when the tokenizer has a template."""
+    max_gen_toks: int | None = None
+    """None: the task's budget (256 tokens). A smaller one cuts long answers: keep it equal
+    across the candidates you compare."""
     json_stop: bool = True
     cache: bool = True
     results_dir: Path = Path("results")
@@ -79,7 +82,9 @@ def run_eval(cfg: EvalConfig, progress: Any = None) -> EvalRun:
 
     from evaluation.lm import FcbenchLM
 
-    logging.getLogger("lm_eval").setLevel(logging.WARNING)
+    # lm-eval warns per task about custom-dataset kwargs and per batch about truncation; the
+    # truncation is counted and reported below instead.
+    logging.getLogger("lm_eval").setLevel(logging.ERROR)
     started = time.perf_counter()
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = cfg.dtype or preferred_dtype(device)
@@ -94,7 +99,8 @@ def run_eval(cfg: EvalConfig, progress: Any = None) -> EvalRun:
     task_manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata=metadata)
     cache = str(out_dir / "cache" / _fingerprint(cfg, model_args) / "responses") if cfg.cache else None
     results = simple_evaluate(
-        model=lm, tasks=list(cfg.tasks), task_manager=task_manager, limit=cfg.limit, log_samples=True, use_cache=cache
+        model=lm, tasks=list(cfg.tasks), task_manager=task_manager, limit=cfg.limit, log_samples=True, use_cache=cache,
+        gen_kwargs={"max_gen_toks": cfg.max_gen_toks} if cfg.max_gen_toks else None,
     )
     seconds = time.perf_counter() - started
 
@@ -187,6 +193,7 @@ def _summary(cfg: EvalConfig, model_args: dict[str, Any], device: str, dtype: st
         "device": device,
         "dtype": dtype,
         "json_stop": cfg.json_stop,
+        "max_gen_toks": sorted({int(row["arguments"][0][1]["max_gen_toks"]) for row in rows}),
         "limit": cfg.limit,
         "n_items": n_items,
         "truncated_prompts": count_truncated(lm, rows),

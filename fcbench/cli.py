@@ -192,6 +192,7 @@ def evaluate(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Keep it the same for every candidate you compare.")] = 16,
     dtype: Annotated[str | None, typer.Option("--dtype", help="Default: bfloat16 where the CPU/GPU does it natively, else float32.")] = None,
     prompt_encoding: Annotated[str | None, typer.Option("--prompt-encoding", help="plain or chat; default: the adapter's, else chat if the tokenizer has a template.")] = None,
+    max_gen_toks: Annotated[int | None, typer.Option("--max-gen-toks", min=1, help="Generation budget per answer (default: the task's, 256).")] = None,
     json_stop: Annotated[bool, typer.Option("--json-stop/--no-json-stop", help="Stop each answer once its JSON object is complete.")] = True,
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse this candidate's earlier answers to identical prompts.")] = True,
     results_dir: Annotated[Path, typer.Option("--results", help="Results go to RESULTS/<candidate>/.")] = Path("results"),
@@ -206,7 +207,7 @@ def evaluate(
         raise typer.BadParameter(f"--prompt-encoding must be plain or chat, not {prompt_encoding!r}")
     cfg = EvalConfig(
         model=model, adapter=adapter, fewshot=fewshot, limit=limit, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
-        batch_size=batch_size, dtype=dtype, prompt_encoding=prompt_encoding, json_stop=json_stop, cache=cache,  # type: ignore[arg-type]
+        batch_size=batch_size, dtype=dtype, prompt_encoding=prompt_encoding, max_gen_toks=max_gen_toks, json_stop=json_stop, cache=cache,  # type: ignore[arg-type]
         results_dir=results_dir, name=name,
     )
     columns = (TextColumn(f"[bold]{cfg.candidate()}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())

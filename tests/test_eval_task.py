@@ -122,10 +122,10 @@ def test_the_task_version_tracks_the_versions_it_was_set_for() -> None:
 
 
 def test_a_tiny_llama_runs_end_to_end_and_writes_its_results(tiny_llama_dir: Path, tmp_path: Path) -> None:
-    cfg = EvalConfig(model=str(tiny_llama_dir), limit=2, batch_size=4, dtype="float32", results_dir=tmp_path, name="tiny")
+    cfg = EvalConfig(model=str(tiny_llama_dir), limit=2, batch_size=4, dtype="float32", max_gen_toks=24, results_dir=tmp_path, name="tiny")
     run = run_eval(cfg)
     summary = run.summary
-    assert summary["n_items"] == 8 and summary["truncated_prompts"] == 0
+    assert summary["n_items"] == 8 and summary["truncated_prompts"] == 0 and summary["max_gen_toks"] == [24]
     assert summary["prompt_format"] == "fcbench-chat-v1"
     assert summary["benchmark"]["version"] == "v1" and summary["task_versions"]["fcbench_simple"] == 1.0
     files = {p.name for p in run.out_dir.iterdir()}
@@ -153,7 +153,7 @@ def test_each_candidate_gets_its_own_response_cache(tiny_llama_dir: Path, tmp_pa
         run_eval(cfg)
         return {p.name for p in (cfg.results_dir / cfg.candidate() / "cache").iterdir()}
 
-    common = dict(model=str(tiny_llama_dir), limit=1, batch_size=4, dtype="float32", results_dir=tmp_path / "results")
+    common = dict(model=str(tiny_llama_dir), limit=1, batch_size=4, dtype="float32", max_gen_toks=8, results_dir=tmp_path / "results")
     base_cache = cache_dirs(EvalConfig(**common, name="same-name"))
     adapter_cache = cache_dirs(EvalConfig(**common, adapter=adapter_dir, name="same-name"))
     assert adapter_cache - base_cache, "the adapter reused the base model's cache"
