@@ -6,6 +6,8 @@
   has produced the *same* stop string, so rambling rows burn ``max_gen_toks``. Scores are the
   same as without it: the parser reads the first complete object, and lm-eval cuts at the stop
   strings anyway.
+- A KV cache that grows into spare room instead of re-concatenating every step
+  (:class:`GrowingKVLayer`): same values, same shapes, bit-identical outputs, less copying.
 - A rich progress bar, advanced per generated batch.
 
 Registered as lm-eval model ``fcbench-hf``; it takes the same arguments as ``hf``.
@@ -19,6 +21,7 @@ from typing import Any
 import torch
 import transformers
 from lm_eval.api.registry import register_model
+from transformers.cache_utils import DynamicCache, DynamicLayer
 from lm_eval.models.huggingface import HFLM
 from lm_eval.models.utils_hf import stop_sequences_criteria
 from rich.progress import Progress, TaskID
@@ -47,6 +50,67 @@ class JsonAnswerStop(transformers.StoppingCriteria):
             return True
         # Only a closing brace can complete an object: skip the decode-and-parse otherwise.
         return "}" in self.tokenizer.decode(generated[-1:], skip_special_tokens=True) and answer_is_final(text)
+
+
+class GrowingKVLayer(DynamicLayer):
+    """``DynamicLayer`` without its per-step ``torch.cat``, which copies the whole cache for
+    every new token: with 700-token prompts that copy was about a third of CPU decode time.
+    Keys and values live in a buffer with spare room (doubled when full); the layer exposes a
+    view of the filled part, so attention sees exactly the tensors ``DynamicLayer`` would give
+    it (tests check greedy outputs are identical)."""
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        super().lazy_initialization(key_states, value_states)
+        self._key_buffer: torch.Tensor | None = None
+        self._value_buffer: torch.Tensor | None = None
+        self._length = 0
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        end = self._length + key_states.shape[-2]
+        if self._key_buffer is None or end > self._key_buffer.shape[-2]:
+            self._key_buffer = self._grown(self._key_buffer, key_states, end)
+            self._value_buffer = self._grown(self._value_buffer, value_states, end)
+        assert self._value_buffer is not None
+        self._key_buffer[..., self._length : end, :] = key_states
+        self._value_buffer[..., self._length : end, :] = value_states
+        self._length = end
+        self.keys, self.values = self._key_buffer[..., :end, :], self._value_buffer[..., :end, :]
+        return self.keys, self.values
+
+    def _grown(self, old: torch.Tensor | None, new: torch.Tensor, needed: int) -> torch.Tensor:
+        buffer = new.new_empty(*new.shape[:-2], max(2 * needed, needed + 256), new.shape[-1])
+        if old is not None and self._length:
+            buffer[..., : self._length, :] = old[..., : self._length, :]
+        return buffer
+
+    def _adopt_current(self) -> None:
+        """After an operation of the parent that replaced ``keys``/``values`` (crop, batch
+        selection, beam reordering), make them the buffer."""
+        self._key_buffer, self._value_buffer = self.keys.contiguous(), self.values.contiguous()
+        self._length = self.keys.shape[-2]
+
+    def crop(self, tokens_to_remove: int) -> None:
+        super().crop(tokens_to_remove)
+        if self.is_initialized:
+            self._adopt_current()
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        super().batch_select_indices(indices)
+        self._adopt_current()
+
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
+        super().reorder_cache(beam_idx)
+        self._adopt_current()
+
+
+def growing_kv_cache(config: Any) -> DynamicCache:
+    """A ``DynamicCache`` for ``config`` whose full-attention layers are :class:`GrowingKVLayer`
+    (sliding-window layers keep their own class)."""
+    cache = DynamicCache(config=config)
+    cache.layers = [GrowingKVLayer() if type(layer) is DynamicLayer else layer for layer in cache.layers]
+    return cache
 
 
 @register_model("fcbench-hf")
@@ -82,6 +146,7 @@ class FcbenchLM(HFLM):
         with torch.autocast(device_type=self.device.type, dtype=self.mixed_precision_dtype, enabled=self.mixed_precision_dtype is not None):
             out = self.model.generate(
                 input_ids=context,
+                past_key_values=growing_kv_cache(self.model.config),
                 max_length=max_length,
                 stopping_criteria=criteria,
                 pad_token_id=self.tokenizer.pad_token_id,

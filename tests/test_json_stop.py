@@ -70,3 +70,19 @@ def test_stop_strings_end_a_row_and_rows_stop_independently() -> None:
     batch = torch.tensor([[pad] * (width - len(r)) + r for r in (done, rambling, sectioned)])
     criterion = JsonAnswerStop(tokenizer, prompt_length=0, stop=["\n###"])
     assert criterion(batch, None).tolist() == [True, False, True]
+
+
+def test_the_growing_kv_cache_gives_bit_identical_greedy_outputs(tiny_llama_dir) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from evaluation.lm import growing_kv_cache
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir, padding_side="left")
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
+    batch = tokenizer(["Question: what time is it?", "Functions: [] Question: convert 5 GBP to JPY please"], return_tensors="pt", padding=True)
+    settings = dict(max_new_tokens=300, min_new_tokens=300, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    with torch.no_grad():
+        default = model.generate(**batch, **settings)
+        growing = model.generate(**batch, past_key_values=growing_kv_cache(model.config), **settings)
+    # 300 new tokens after prompts of ~10-20: the buffer is grown (and copied) on the way.
+    assert torch.equal(default, growing)
