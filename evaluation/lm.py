@@ -122,8 +122,11 @@ class FcbenchLM(HFLM):
         self.json_stop = json_stop
         self.progress = progress
         self._progress_task: TaskID | None = None
+        self.generated = 0
+        """Requests actually generated (the response cache answers the others)."""
 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
+        self.generated += len(requests)
         if self.progress is None:
             return super().generate_until(requests, disable_tqdm=disable_tqdm)
         self._progress_task = self.progress.add_task("generating", total=len(requests))

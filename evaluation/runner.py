@@ -196,6 +196,7 @@ def _summary(cfg: EvalConfig, model_args: dict[str, Any], device: str, dtype: st
         "max_gen_toks": sorted({int(row["arguments"][0][1]["max_gen_toks"]) for row in rows}),
         "limit": cfg.limit,
         "n_items": n_items,
+        "from_cache": n_items - lm.generated,
         "truncated_prompts": count_truncated(lm, rows),
         "seconds": round(seconds, 2),
         "items_per_second": round(n_items / seconds, 3) if seconds else None,

@@ -220,7 +220,8 @@ def evaluate(
     truncated = s["truncated_prompts"]
     style = "bold red" if truncated else "green"
     console.print(
-        f"{s['n_items']} items in {s['seconds']:.1f} s ({s['items_per_second']:.2f} items/s), {s['prompt_format']}, "
+        f"{s['n_items']} items ({s['from_cache']} from this candidate's cache) in {s['seconds']:.1f} s "
+        f"({s['items_per_second']:.2f} items/s), {s['prompt_format']}, "
         f"{s['dtype']}, batch {s['batch_size']}; [{style}]{truncated} prompt(s) left-truncated[/]"
     )
     console.print(f"wrote [bold]{run.out_dir}[/] (results.json, scores.json, items.jsonl, predictions.jsonl, samples_*.jsonl)")

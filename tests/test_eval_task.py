@@ -126,6 +126,7 @@ def test_a_tiny_llama_runs_end_to_end_and_writes_its_results(tiny_llama_dir: Pat
     run = run_eval(cfg)
     summary = run.summary
     assert summary["n_items"] == 8 and summary["truncated_prompts"] == 0 and summary["max_gen_toks"] == [24]
+    assert summary["from_cache"] == 0 and run_eval(cfg).summary["from_cache"] == 8
     assert summary["prompt_format"] == "fcbench-chat-v1"
     assert summary["benchmark"]["version"] == "v1" and summary["task_versions"]["fcbench_simple"] == 1.0
     files = {p.name for p in run.out_dir.iterdir()}
