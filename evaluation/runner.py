@@ -61,7 +61,8 @@ class EvalConfig:
         """``<model>[+<adapter>]-<K>shot``: the folder under ``results/`` and the leaderboard name."""
         if self.name:
             return self.name
-        model = self.model.rstrip("/").replace("/", "--")
+        # A local folder is named by its last part; a Hub id keeps its owner (org--name).
+        model = Path(self.model).name if Path(self.model).is_dir() else self.model.replace("/", "--")
         adapter = f"+{self.adapter.resolve().name}" if self.adapter else ""
         return f"{model}{adapter}-{self.fewshot}shot"
 
