@@ -8,6 +8,8 @@ import importlib.metadata
 import subprocess
 from pathlib import Path
 
+from benchmark.scoring import sha256_file
+
 LIBRARIES = ("torch", "transformers", "peft", "trl", "accelerate", "lm_eval", "datasets", "bitsandbytes")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,11 +35,8 @@ def library_versions(names: tuple[str, ...] = LIBRARIES) -> dict[str, str | None
 
 
 def sha256_tree(folder: Path, names: tuple[str, ...] | None = None) -> str:
-    """One digest over the files of a folder (names and contents, in sorted order)."""
+    """One digest over the files of a folder (each file's relative path and sha256, sorted)."""
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and (names is None or p.name in names)):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        digest.update(f"{path.relative_to(folder)}\0{sha256_file(path)}\n".encode())
     return digest.hexdigest()

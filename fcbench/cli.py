@@ -202,6 +202,7 @@ def evaluate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from evaluation.runner import EvalConfig, run_eval
+    from models.registry import ModelNotAvailable
 
     if prompt_encoding not in (None, "plain", "chat"):
         raise typer.BadParameter(f"--prompt-encoding must be plain or chat, not {prompt_encoding!r}")
@@ -211,8 +212,12 @@ def evaluate(
         results_dir=results_dir, name=name,
     )
     columns = (TextColumn(f"[bold]{cfg.candidate()}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        run = run_eval(cfg, progress=progress)
+    try:
+        with Progress(*columns, console=console, transient=False) as progress:
+            run = run_eval(cfg, progress=progress)
+    except (FileNotFoundError, ModelNotAvailable, ValueError) as err:
+        err_console.print(f"[red]{err}[/]", highlight=False)
+        raise typer.Exit(1) from err
     s = run.summary
     console.print(_metrics_table(run.report, title=s["candidate"]))
     console.print(_verdict_table(run.report))
