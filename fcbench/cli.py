@@ -232,5 +232,33 @@ def evaluate(
     console.print(f"wrote [bold]{run.out_dir}[/] (results.json, scores.json, items.jsonl, predictions.jsonl, samples_*.jsonl)")
 
 
+@app.command()
+def train(
+    config: Annotated[Path, typer.Option("--config", exists=True, dir_okay=False, help="A training config (YAML).")],
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="key=value, dotted for nested settings (lora.r=8); repeatable.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run folder (default runs/<name>).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run's last checkpoint.")] = False,
+) -> None:
+    """Train a PEFT adapter with TRL on generated data; writes the adapter and run.json."""
+    from trainers.config import ConfigError, load_config
+    from trainers.train import train as run_training
+
+    try:
+        cfg = load_config(config, overrides or [])
+        result = run_training(cfg, out or Path("runs") / cfg.name, resume=resume)
+    except ConfigError as err:
+        err_console.print(f"[red]{err}[/]", highlight=False)
+        raise typer.Exit(1) from err
+    m = result.manifest
+    console.print(
+        f"{m['name']}: {m['method']}, {m['steps']} steps in {m['train_seconds']} s ({m['tokens_per_second']} tokens/s), "
+        f"best validation loss {m['best_eval_loss']:.4f} (perplexity {m['best_eval_perplexity']:.2f})"
+    )
+    dropped = m["data"]["train"]["prompt_too_long"] + m["data"]["train"]["answer_cut"]
+    if dropped:
+        err_console.print(f"[yellow]{dropped} training record(s) did not fit in max_length and were dropped (counted in run.json)[/]")
+    console.print(f"wrote [bold]{result.out_dir}[/] (adapter, tokenizer, run.json)")
+
+
 if __name__ == "__main__":
     app()

@@ -72,6 +72,17 @@ def make_record(output: dict[str, Any], functions: list[dict[str, Any]] | None =
     return record_from_json(record_json(output, functions, **kwargs))
 
 
+def clock_record(rid: str = "r1", question: str = "What time is it?") -> Record:
+    """A one-function record with the seed's example call."""
+    obj = {
+        "id": rid,
+        "instruction": "Call a function.",
+        "input": {"user_question": question, "functions": [CLOCK], "function_call_example": call("get_time")},
+        "output": {"function_call": call("get_time")},
+    }
+    return record_from_json(obj)
+
+
 def as_text(obj: Any) -> str:
     return json.dumps(obj)
 
@@ -109,9 +120,6 @@ def build_tiny_tokenizer(corpus: list[str]) -> Any:
 def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A randomly initialised 2-layer Llama and its tokenizer, saved as a Hugging Face folder
     (what ``from_pretrained`` and lm-eval's ``pretrained=`` load)."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     from benchmark.frozen import frozen_benchmark
     from benchmark.prompt import render
     from benchmark.record import read_records
@@ -119,13 +127,21 @@ def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
     records, _ = read_records(frozen_benchmark().path)
     corpus = [text for r in records[::20] for text in (render(r, "plain").prompt, render(r, "plain").completion)]
     tokenizer = build_tiny_tokenizer(corpus)
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    save_tiny_llama(folder, tokenizer)
+    return folder
+
+
+def save_tiny_llama(folder: Any, tokenizer: Any, hidden_size: int = 32) -> None:
+    """A randomly initialised 2-layer Llama over ``tokenizer``'s vocabulary, saved with it.
+    (bitsandbytes' 4-bit layers need ``hidden_size`` of at least 64.)"""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=8192, bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=True,
     )
     torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    model.save_pretrained(folder)
+    LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    return folder

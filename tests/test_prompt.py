@@ -3,34 +3,20 @@
 from __future__ import annotations
 
 import pytest
-from conftest import CLOCK, CONVERT, call, make_record
+from conftest import CHATML_TEMPLATE, CLOCK, CONVERT, call, clock_record, make_record
 
 from benchmark.prompt import ANSWER_FORMAT, PromptFormat, completion_text, default_encoding, render
-from benchmark.record import record_from_json
-
-CHATML = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-
 
 class ChatTokenizer:
     """Just enough of a tokenizer: a ChatML template rendered with jinja2, as transformers does."""
 
-    chat_template = CHATML
+    chat_template = CHATML_TEMPLATE
 
     def apply_chat_template(self, messages, add_generation_prompt=False, tokenize=True):
         import jinja2
 
         assert tokenize is False
         return jinja2.Template(self.chat_template).render(messages=messages, add_generation_prompt=add_generation_prompt)
-
-
-def clock_record(rid: str = "r1", question: str = "What time is it?"):
-    obj = {
-        "id": rid,
-        "instruction": "Call a function.",
-        "input": {"user_question": question, "functions": [CLOCK], "function_call_example": call("get_time")},
-        "output": {"function_call": call("get_time")},
-    }
-    return record_from_json(obj)
 
 
 CLOCK_INPUT = (

@@ -1,0 +1,94 @@
+"""Typed training configs and the prompt-completion rows the trainer is fed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import build_tiny_tokenizer, clock_record, save_tiny_llama
+
+from benchmark.prompt import completion_text, render
+from trainers.config import ConfigError, load_config, to_json
+from trainers.data import prompt_completion_rows
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_config_loads_typed_with_defaults_and_dotted_overrides(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: quick\nmethod: lora\nlearning_rate: 1\nlora:\n  r: 8\n")
+    config = load_config(path, ["lora.alpha=64", "max_steps=10", "prompt_encoding=plain"])
+    assert (config.name, config.method, config.model) == ("quick", "lora", "smollm2-135m")
+    assert config.learning_rate == 1.0 and isinstance(config.learning_rate, float)
+    assert (config.lora.r, config.lora.alpha, config.lora.target_modules) == (8, 64, ["all-linear"])
+    assert (config.max_steps, config.prompt_encoding) == (10, "plain")
+    assert to_json(config)["lora"]["alpha"] == 64
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "message"),
+    [
+        ("name: x\nlearning_rte: 1e-4\n", [], r"unknown key\(s\) \['learning_rte'\]"),
+        ("name: x\n", ["lora.rank=8"], r"unknown key\(s\) \['rank'\]"),
+        ("name: x\n", ["batch_size=eight"], "batch_size must be int"),
+        ("name: x\n", ["method=sft"], "method must be one of"),
+        ("name: x\nmethod: qlora\n", [], "set quant.load_in_4bit: true"),
+        ("name: x\nquant:\n  load_in_4bit: true\n", [], "use method qlora"),
+        ("method: lora\n", [], r"missing required key\(s\) \['name'\]"),
+        ("name: x\n", ["max_steps"], "expected key=value"),
+        ("name: x\n", ["lora.dropout=1.5"], "lora.dropout must be in"),
+    ],
+)
+def test_bad_configs_are_refused_with_a_message_that_says_what_to_change(tmp_path: Path, text: str, overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text), overrides)
+
+
+def test_records_that_do_not_fit_are_dropped_and_counted_never_truncated() -> None:
+    short, long = clock_record("a", "Time?"), clock_record("b", "What time is it " + "right now " * 60 + "?")
+    tokenizer = build_tiny_tokenizer([render(short, "plain").prompt])
+    n_short = len(tokenizer(render(short, "chat", tokenizer).prompt)["input_ids"])
+    n_answer = len(tokenizer(completion_text(short))["input_ids"]) + 1
+    fits = prompt_completion_rows([short, long], "train.jsonl", "chat", tokenizer, max_length=n_short + n_answer + 1)
+    assert [row["id"] for row in fits.rows] == ["a"] and fits.prompt_too_long == 1
+    assert fits.rows[0]["completion"] == completion_text(short)
+    # One token less and the short record's answer would be cut: dropped, with the reason.
+    cut = prompt_completion_rows([short], "train.jsonl", "chat", tokenizer, max_length=n_short + n_answer)
+    assert cut.rows == [] and cut.answer_cut == 1 and "answer would be cut" in cut.dropped[0].message
+
+
+@pytest.mark.parametrize("method", ["lora", "qlora", "prompt_tuning"])
+def test_a_run_on_a_tiny_llama_saves_a_loadable_adapter_and_its_manifest(method: str, tiny_llama_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from generators.synth import generate
+    from trainers.config import QuantSettings, TrainConfig
+    from trainers.train import train
+
+    generate(40, 0, tmp_path / "data")
+    model_dir = tiny_llama_dir
+    if method == "qlora":
+        model_dir = tmp_path / "tiny-llama-128"
+        save_tiny_llama(model_dir, AutoTokenizer.from_pretrained(tiny_llama_dir), hidden_size=128)
+    config = TrainConfig(
+        name="tiny", model=str(model_dir), train_file=str(tmp_path / "data/train.jsonl"),
+        validation_file=str(tmp_path / "data/validation.jsonl"), max_steps=4, eval_steps=2, batch_size=4, max_length=4096,
+        method=method, quant=QuantSettings(load_in_4bit=method == "qlora"),
+    )
+    result = train(config, tmp_path / "run")
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert manifest == json.loads(json.dumps(result.manifest))
+    assert manifest["method"] == method and manifest["steps"] == 4
+    assert manifest["prompt_format"] == {"name": "fcbench-chat-v1", "encoding": "chat", "version": 1}
+    assert manifest["data"]["train"]["rows"] == 38 and manifest["data"]["validation"]["rows"] == 2
+    assert [point["step"] for point in manifest["eval_loss_curve"]] == [2, 4]
+    assert manifest["best_eval_loss"] == min(point["eval_loss"] for point in manifest["eval_loss_curve"])
+    adapted = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), tmp_path / "run")
+    trained = "prompt_encoder" if method == "prompt_tuning" else "lora_"
+    assert sum(p.numel() for n, p in adapted.named_parameters() if trained in n) > 0

@@ -1,0 +1,169 @@
+"""Typed training configs: dataclasses loaded from YAML, with ``--set key=value`` overrides.
+
+Unknown keys are errors (a typo must not silently train with a default), values are checked
+against their field's type, and contradictions between settings are refused with a message that
+says what to change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from benchmark.prompt import ENCODINGS, Encoding
+from models.registry import DEFAULT_MODEL
+
+Method = Literal["lora", "qlora", "prompt_tuning"]
+METHODS: tuple[Method, ...] = typing.get_args(Method)
+
+
+@dataclass(slots=True)
+class LoraSettings:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
+
+
+@dataclass(slots=True)
+class QuantSettings:
+    load_in_4bit: bool = False
+    quant_type: Literal["nf4", "fp4"] = "nf4"
+    double_quant: bool = True
+    compute_dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+
+
+@dataclass(slots=True)
+class PromptTuningSettings:
+    num_virtual_tokens: int = 20
+    init_text: str = "Answer with one JSON function call."
+    learning_rate: float = 3e-2
+    """Soft prompts barely move at LoRA's learning rates."""
+
+
+@dataclass(slots=True)
+class TrainConfig:
+    name: str
+    method: Method = "lora"
+    model: str = DEFAULT_MODEL
+    train_file: str = "data/train.jsonl"
+    validation_file: str = "data/validation.jsonl"
+    prompt_encoding: Encoding | None = None
+    add_call_tokens: bool = False
+    max_length: int = 1024
+    learning_rate: float = 2e-4
+    epochs: float = 1.0
+    max_steps: int = -1
+    batch_size: int = 8
+    grad_accum: int = 1
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    eval_steps: int = 50
+    early_stopping_patience: int = 3
+    max_train_records: int | None = None
+    seed: int = 0
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    quant: QuantSettings = field(default_factory=QuantSettings)
+    prompt_tuning: PromptTuningSettings = field(default_factory=PromptTuningSettings)
+
+
+class ConfigError(ValueError):
+    """A config that cannot be trained as written; the message says where and why."""
+
+
+def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> TrainConfig:
+    """Read a YAML config, apply ``key=value`` overrides (dotted keys for nested settings,
+    values parsed as YAML), build and check the typed config."""
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config is a mapping of keys to values, got {type(raw).__name__}")
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {override!r}: expected key=value, e.g. lora.r=8")
+        _set_dotted(raw, key.strip().split("."), yaml.safe_load(value))
+    config = build(TrainConfig, raw, where=str(path))
+    check(config)
+    return config
+
+
+def _set_dotted(target: dict[str, Any], keys: list[str], value: Any) -> None:
+    for key in keys[:-1]:
+        target = target.setdefault(key, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"--set {'.'.join(keys)}: {key!r} is not a group of settings")
+    target[keys[-1]] = value
+
+
+def build(cls: type, values: dict[str, Any], where: str) -> Any:
+    """Instantiate dataclass ``cls`` from ``values``, refusing unknown keys and wrong types."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a mapping for {cls.__name__}, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {name: _coerce(hints[name], value, f"{where}: {name}") for name, value in values.items()}
+    missing = [f.name for f in fields.values() if f.name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"{where}: missing required key(s) {missing}")
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, where)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        errors = []
+        for option in options:
+            try:
+                return _coerce(option, value, where)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0])
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where} must be one of {list(args)}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        return [_coerce(args[0], item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool) and (type(value) is not hint):
+        raise ConfigError(f"{where} must be {hint.__name__}, got {value!r}")
+    return value
+
+
+def check(config: TrainConfig) -> None:
+    """Refuse settings that contradict each other."""
+    if config.method == "qlora" and not config.quant.load_in_4bit:
+        raise ConfigError("method qlora trains LoRA on a 4-bit base: set quant.load_in_4bit: true (or use method lora)")
+    if config.method != "qlora" and config.quant.load_in_4bit:
+        raise ConfigError(f"quant.load_in_4bit is set but method is {config.method}: use method qlora for a 4-bit base")
+    if config.prompt_encoding is not None and config.prompt_encoding not in ENCODINGS:
+        raise ConfigError(f"prompt_encoding must be one of {list(ENCODINGS)}")
+    for name in ("max_length", "batch_size", "grad_accum", "eval_steps"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be at least 1, got {getattr(config, name)}")
+    if config.max_steps < 1 and config.epochs <= 0:
+        raise ConfigError("set epochs > 0 or max_steps >= 1: as written nothing would be trained")
+    if not 0.0 <= config.lora.dropout < 1.0:
+        raise ConfigError(f"lora.dropout must be in [0, 1), got {config.lora.dropout}")
+
+
+def to_json(config: TrainConfig) -> dict[str, Any]:
+    """Every resolved setting, for the run manifest."""
+    return dataclasses.asdict(config)

@@ -1,0 +1,44 @@
+"""Records -> TRL prompt-completion rows, through the shared prompt format.
+
+TRL truncates a too-long example from the right, which would cut the answer (and its EOS) and
+teach the model to stop mid-call. So a record that does not fit in ``max_length`` is dropped
+and counted instead, with the reason: its prompt alone is too long, or its answer would be cut.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from benchmark.jsonl import Problem
+from benchmark.prompt import Encoding, render
+from benchmark.record import Record
+
+
+@dataclass(slots=True)
+class PreparedData:
+    rows: list[dict[str, str]] = field(default_factory=list)
+    """``{"id", "prompt", "completion"}``: TRL's prompt-completion format (loss on the completion)."""
+    dropped: list[Problem] = field(default_factory=list)
+    prompt_too_long: int = 0
+    answer_cut: int = 0
+
+
+def prompt_completion_rows(records: Sequence[Record], path: str, encoding: Encoding, tokenizer: Any, max_length: int) -> PreparedData:
+    """Render every record; keep those whose prompt + answer + EOS fit in ``max_length`` tokens."""
+    data = PreparedData()
+    for record in records:
+        rendered = render(record, encoding, tokenizer)
+        prompt_tokens = len(tokenizer(rendered.prompt, add_special_tokens=False)["input_ids"])
+        answer_tokens = len(tokenizer(rendered.completion, add_special_tokens=False)["input_ids"]) + 1  # + EOS
+        if prompt_tokens >= max_length:
+            data.prompt_too_long += 1
+            data.dropped.append(Problem(path, record.line, f"id {record.id!r}: prompt is {prompt_tokens} tokens, max_length is {max_length}"))
+        # One token of slack: tokenizing prompt and answer apart can differ by a merge at the seam.
+        elif prompt_tokens + answer_tokens >= max_length:
+            data.answer_cut += 1
+            data.dropped.append(Problem(path, record.line, f"id {record.id!r}: prompt {prompt_tokens} + answer {answer_tokens} tokens exceed max_length {max_length}; the answer would be cut"))
+        else:
+            data.rows.append({"id": record.id, "prompt": rendered.prompt, "completion": rendered.completion})
+    return data
