@@ -66,7 +66,13 @@ class TrainConfig:
     weight_decay: float = 0.0
     eval_steps: int = 50
     early_stopping_patience: int = 3
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: saves memory (a 7B model on one GPU), costs
+    time (TRL turns it on by default; a 135M model on a CPU does not need it)."""
     max_train_records: int | None = None
+    max_validation_records: int | None = None
+    """Validation loss is computed every ``eval_steps``: on a CPU a few hundred records cost
+    minutes each time."""
     seed: int = 0
     lora: LoraSettings = field(default_factory=LoraSettings)
     quant: QuantSettings = field(default_factory=QuantSettings)

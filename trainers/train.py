@@ -66,7 +66,7 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     encoding = config.prompt_encoding or default_encoding(tokenizer)
     train_data = _load_rows(config.train_file, encoding, tokenizer, config.max_length, config.max_train_records)
-    validation_data = _load_rows(config.validation_file, encoding, tokenizer, config.max_length, None)
+    validation_data = _load_rows(config.validation_file, encoding, tokenizer, config.max_length, config.max_validation_records)
     if not train_data.rows:
         raise ConfigError(f"{config.train_file}: no record fits in max_length {config.max_length}")
 
@@ -102,6 +102,7 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
         report_to="none",
         seed=config.seed,
         bf16=dtype == "bfloat16",
+        gradient_checkpointing=config.gradient_checkpointing,
         use_cpu=not torch.cuda.is_available(),
     )
     trainer = SFTTrainer(
