@@ -90,6 +90,7 @@ def run_eval(cfg: EvalConfig, progress: Any = None) -> EvalRun:
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = cfg.dtype or preferred_dtype(device)
     model_args = _model_args(cfg, resolve_model(cfg.model), dtype)
+    adapter_sha256 = sha256_tree(cfg.adapter, ADAPTER_WEIGHTS) if cfg.adapter else None
     out_dir = cfg.results_dir / cfg.candidate()
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -98,7 +99,7 @@ def run_eval(cfg: EvalConfig, progress: Any = None) -> EvalRun:
     if cfg.prompt_encoding:
         metadata["prompt_encoding"] = cfg.prompt_encoding
     task_manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata=metadata)
-    cache = str(out_dir / "cache" / _fingerprint(cfg, model_args) / "responses") if cfg.cache else None
+    cache = str(out_dir / "cache" / _fingerprint(cfg, model_args, adapter_sha256) / "responses") if cfg.cache else None
     results = simple_evaluate(
         model=lm, tasks=list(cfg.tasks), task_manager=task_manager, limit=cfg.limit, log_samples=True, use_cache=cache,
         gen_kwargs={"max_gen_toks": cfg.max_gen_toks} if cfg.max_gen_toks else None,
@@ -110,7 +111,7 @@ def run_eval(cfg: EvalConfig, progress: Any = None) -> EvalRun:
     outputs = _write_samples(out_dir, samples)
     report = score_files(frozen.path, outputs["path"], ids=set(outputs["ids"]))
     write_report(report, out_dir)
-    summary = _summary(cfg, model_args, device, dtype, frozen, results, samples, lm, seconds, len(report.items))
+    summary = _summary(cfg, model_args, adapter_sha256, device, dtype, frozen, results, samples, lm, seconds, len(report.items))
     (out_dir / "results.json").write_text(json.dumps({"fcbench": summary, "lm_eval": results}, indent=2, default=_jsonable) + "\n")
     return EvalRun(out_dir, summary, report, results)
 
@@ -128,12 +129,12 @@ def _model_args(cfg: EvalConfig, model_dir: str, dtype: str) -> dict[str, Any]:
     return args
 
 
-def _fingerprint(cfg: EvalConfig, model_args: dict[str, Any]) -> str:
+def _fingerprint(cfg: EvalConfig, model_args: dict[str, Any], adapter_sha256: str | None) -> str:
     """What the cached answers depend on besides the prompt text."""
     identity = {
         "model": describe(cfg.model),
         "model_files": _stat_tree(Path(model_args["pretrained"])),
-        "adapter": sha256_tree(cfg.adapter, ADAPTER_WEIGHTS) if cfg.adapter else None,
+        "adapter": adapter_sha256,
         "dtype": model_args["dtype"],
         "batch_size": cfg.batch_size,
         "json_stop": cfg.json_stop,
@@ -175,14 +176,14 @@ def count_truncated(lm: Any, rows: Iterable[dict[str, Any]]) -> int:
     return truncated
 
 
-def _summary(cfg: EvalConfig, model_args: dict[str, Any], device: str, dtype: str, frozen: FrozenBenchmark,
+def _summary(cfg: EvalConfig, model_args: dict[str, Any], adapter_sha256: str | None, device: str, dtype: str, frozen: FrozenBenchmark,
              results: dict[str, Any], samples: dict[str, list[dict[str, Any]]], lm: Any, seconds: float, n_items: int) -> dict[str, Any]:
     rows = [row for task_rows in samples.values() for row in task_rows]
     prompt_formats = sorted({row["doc"]["prompt_format"] for row in rows})
     return {
         "candidate": cfg.candidate(),
         "model": {**describe(cfg.model), "path": model_args["pretrained"]},
-        "adapter": {"path": str(cfg.adapter), "sha256": sha256_tree(cfg.adapter, ADAPTER_WEIGHTS)} if cfg.adapter else None,
+        "adapter": {"path": str(cfg.adapter), "sha256": adapter_sha256} if cfg.adapter else None,
         "fewshot": cfg.fewshot,
         "prompt_format": prompt_formats[0] if len(prompt_formats) == 1 else prompt_formats,
         "benchmark": {"name": frozen.name, "version": frozen.version, "sha256": frozen.sha256},

@@ -23,6 +23,8 @@ class PreparedData:
     dropped: list[Problem] = field(default_factory=list)
     prompt_too_long: int = 0
     answer_cut: int = 0
+    tokens: int = 0
+    """Prompt + answer + EOS tokens over the kept rows."""
 
 
 def prompt_completion_rows(records: Sequence[Record], path: str, encoding: Encoding, tokenizer: Any, max_length: int) -> PreparedData:
@@ -41,4 +43,5 @@ def prompt_completion_rows(records: Sequence[Record], path: str, encoding: Encod
             data.dropped.append(Problem(path, record.line, f"id {record.id!r}: prompt {prompt_tokens} + answer {answer_tokens} tokens exceed max_length {max_length}; the answer would be cut"))
         else:
             data.rows.append({"id": record.id, "prompt": rendered.prompt, "completion": rendered.completion})
+            data.tokens += prompt_tokens + answer_tokens
     return data

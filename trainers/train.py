@@ -122,7 +122,6 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
 def _manifest(config: TrainConfig, model_dir: str, encoding: Any, train_data: PreparedData, validation_data: PreparedData,
               trainer: Any, output: Any, seconds: float) -> dict[str, Any]:
     history = trainer.state.log_history
-    train_tokens = sum(len(trainer.processing_class(r["prompt"] + r["completion"])["input_ids"]) for r in train_data.rows)
     steps = trainer.state.global_step
     examples_seen = steps * config.batch_size * config.grad_accum
     frozen = frozen_benchmark()
@@ -148,7 +147,7 @@ def _manifest(config: TrainConfig, model_dir: str, encoding: Any, train_data: Pr
         "best_eval_perplexity": math.exp(trainer.state.best_metric) if trainer.state.best_metric is not None else None,
         "wall_seconds": round(seconds, 1),
         "train_seconds": round(output.metrics.get("train_runtime", 0.0), 1),
-        "tokens_per_second": round(train_tokens / len(train_data.rows) * examples_seen / output.metrics["train_runtime"], 1) if output.metrics.get("train_runtime") else None,
+        "tokens_per_second": round(train_data.tokens / len(train_data.rows) * examples_seen / output.metrics["train_runtime"], 1) if output.metrics.get("train_runtime") else None,
         "loss_curve": [{"step": h["step"], "loss": h["loss"]} for h in history if "loss" in h],
         "eval_loss_curve": [{"step": h["step"], "eval_loss": h["eval_loss"]} for h in history if "eval_loss" in h],
     }

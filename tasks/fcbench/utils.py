@@ -22,7 +22,7 @@ from typing import Any
 
 import datasets
 
-from benchmark.frozen import frozen_benchmark
+from benchmark.frozen import FrozenBenchmark, frozen_benchmark
 from benchmark.metrics import METRICS, score_output
 from benchmark.prompt import PROMPT_FORMAT_VERSION, Encoding, PromptFormat, default_encoding, render
 from benchmark.record import Record, read_records, record_from_json
@@ -34,10 +34,7 @@ SPLITS = ("seen_function", "unseen_function")
 def load_split(category: str | None = None, fewshot: int = 0, prompt_encoding: Encoding | None = None, **metadata: Any) -> datasets.DatasetDict:
     """The ``test`` split of one category, prompts rendered. Items alternate between the
     seen-function and unseen-function halves so that ``--limit N`` takes both equally."""
-    frozen = frozen_benchmark(metadata.get("benchmark_version"))
-    records, problems = read_records(frozen.path)
-    if problems:
-        raise ValueError(f"the frozen benchmark has problems: {problems[0]}")
+    frozen, records = _benchmark(metadata.get("benchmark_version"))
     tokenizer = _tokenizer(metadata.get("tokenizer") or metadata.get("pretrained"))
     encoding = prompt_encoding or _adapter_encoding(metadata.get("peft")) or (default_encoding(tokenizer) if tokenizer else "plain")
     shots = _shots(frozen.fewshot_path, int(fewshot))
@@ -59,6 +56,16 @@ def load_split(category: str | None = None, fewshot: int = 0, prompt_encoding: E
             "fewshot": len(shots),
         })
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
+
+
+@cache
+def _benchmark(version: str | None) -> tuple[FrozenBenchmark, list[Record]]:
+    """Read (and sha256-check) once per process: each category subtask loads from it."""
+    frozen = frozen_benchmark(version)
+    records, problems = read_records(frozen.path)
+    if problems:
+        raise ValueError(f"the frozen benchmark has problems: {problems[0]}")
+    return frozen, records
 
 
 def _shots(path: Path | None, k: int) -> list[Record]:
