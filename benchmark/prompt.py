@@ -34,20 +34,26 @@ ANSWER_FORMAT = (
 )
 """Says what the parser accepts, so that a 0-shot base model has a fair chance."""
 
+CALL_TOKENS = ("<functioncall>", "</functioncall>")
+"""Optional delimiters around the answer, added to the tokenizer as special tokens by a trainer
+(``add_call_tokens``): one learned token says "a call starts here" instead of several pieces of
+``{"function_call"``. A prompt format property, so evaluation renders few-shot answers the same way."""
+
 
 @dataclass(frozen=True, slots=True)
 class PromptFormat:
     """What is recorded with every run and result."""
 
     encoding: Encoding
+    call_tokens: bool = False
     version: int = PROMPT_FORMAT_VERSION
 
     @property
     def name(self) -> str:
-        return f"fcbench-{self.encoding}-v{self.version}"
+        return f"fcbench-{self.encoding}{'-calltokens' if self.call_tokens else ''}-v{self.version}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "encoding": self.encoding, "version": self.version}
+        return {"name": self.name, "encoding": self.encoding, "call_tokens": self.call_tokens, "version": self.version}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +68,10 @@ def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def completion_text(record: Record) -> str:
+def completion_text(record: Record, call_tokens: bool = False) -> str:
     """The gold answer as the model should write it (a one-call list written as one call)."""
-    return json.dumps(answer_to_output(record.gold), ensure_ascii=False)
+    answer = json.dumps(answer_to_output(record.gold), ensure_ascii=False)
+    return f"{CALL_TOKENS[0]}{answer}{CALL_TOKENS[1]}" if call_tokens else answer
 
 
 def input_text(record: Record) -> str:
@@ -85,14 +92,15 @@ def default_encoding(tokenizer: Any) -> Encoding:
     return "chat" if getattr(tokenizer, "chat_template", None) else "plain"
 
 
-def render(record: Record, encoding: Encoding, tokenizer: Any = None, shots: Sequence[Record] = ()) -> Rendered:
-    """The prompt for ``record`` (after ``shots`` worked examples) and its gold completion."""
+def render(record: Record, encoding: Encoding, tokenizer: Any = None, shots: Sequence[Record] = (), *, call_tokens: bool = False) -> Rendered:
+    """The prompt for ``record`` (after ``shots`` worked examples) and its gold completion;
+    ``call_tokens`` wraps every answer, the shots' too, in :data:`CALL_TOKENS`."""
     if encoding == "plain":
-        return Rendered(_plain(record, shots), completion_text(record))
+        return Rendered(_plain(record, shots, call_tokens), completion_text(record, call_tokens))
     if encoding == "chat":
         if not getattr(tokenizer, "chat_template", None):
             raise ValueError("the chat encoding needs a tokenizer with a chat template; use the plain encoding for base models")
-        return Rendered(_chat(record, tokenizer, shots), completion_text(record))
+        return Rendered(_chat(record, tokenizer, shots, call_tokens), completion_text(record, call_tokens))
     raise ValueError(f"unknown prompt encoding {encoding!r}; expected one of {ENCODINGS}")
 
 
@@ -100,15 +108,15 @@ def _plain_block(record: Record) -> str:
     return f"### Instruction:\n{instruction_text(record)}\n\n### Input:\n{input_text(record)}\n\n### Response:\n"
 
 
-def _plain(record: Record, shots: Sequence[Record]) -> str:
-    examples = "".join(_plain_block(shot) + completion_text(shot) + "\n\n" for shot in shots)
+def _plain(record: Record, shots: Sequence[Record], call_tokens: bool) -> str:
+    examples = "".join(_plain_block(shot) + completion_text(shot, call_tokens) + "\n\n" for shot in shots)
     return examples + _plain_block(record)
 
 
-def _chat(record: Record, tokenizer: Any, shots: Sequence[Record]) -> str:
+def _chat(record: Record, tokenizer: Any, shots: Sequence[Record], call_tokens: bool) -> str:
     messages = [{"role": "system", "content": instruction_text(record)}]
     for shot in shots:
         messages.append({"role": "user", "content": input_text(shot)})
-        messages.append({"role": "assistant", "content": completion_text(shot)})
+        messages.append({"role": "assistant", "content": completion_text(shot, call_tokens)})
     messages.append({"role": "user", "content": input_text(record)})
     return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -232,32 +232,81 @@ def evaluate(
     console.print(f"wrote [bold]{run.out_dir}[/] (results.json, scores.json, items.jsonl, predictions.jsonl, samples_*.jsonl)")
 
 
+def _print_run(result: Any) -> None:
+    m = result.manifest
+    loss = f"best validation loss {m['best_eval_loss']:.4f} (perplexity {m['best_eval_perplexity']:.2f})" if m["best_eval_loss"] is not None else "no validation loss"
+    console.print(f"{m['name']}: {m['method']}, {m['steps']} steps in {m['train_seconds']} s ({m['tokens_per_second']} tokens/s), {loss}")
+    dropped = m["data"]["train"]["prompt_too_long"] + m["data"]["train"]["answer_cut"]
+    if dropped:
+        err_console.print(f"[yellow]{dropped} training record(s) did not fit in max_length and were dropped (counted in run.json)[/]")
+    console.print(f"wrote [bold]{result.out_dir}[/] (adapter, tokenizer, run.json)")
+
+
 @app.command()
 def train(
     config: Annotated[Path, typer.Option("--config", exists=True, dir_okay=False, help="A training config (YAML).")],
     overrides: Annotated[list[str] | None, typer.Option("--set", help="key=value, dotted for nested settings (lora.r=8); repeatable.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Run folder (default runs/<name>).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run's last checkpoint.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run's last complete checkpoint.")] = False,
+    emit_slurm: Annotated[Path | None, typer.Option("--emit-slurm", help="Write a SLURM batch script for this training instead of training.")] = None,
+    nodes: Annotated[int, typer.Option("--nodes", min=1, help="SLURM: nodes.")] = 1,
+    gpus_per_node: Annotated[int, typer.Option("--gpus-per-node", min=1, help="SLURM: GPUs per node.")] = 1,
+    gpu_type: Annotated[str | None, typer.Option("--gpu-type", help="SLURM: GPU type, e.g. a100 (HiPerGator).")] = None,
+    time_limit: Annotated[str, typer.Option("--time", help="SLURM: wall-time limit.")] = "08:00:00",
+    partition: Annotated[str | None, typer.Option("--partition", help="SLURM: partition.")] = None,
+    account: Annotated[str | None, typer.Option("--account", help="SLURM: account.")] = None,
+    accelerate_config: Annotated[str, typer.Option("--accelerate-config", help="SLURM: accelerate config for the launch line.")] = "trainers/accelerate/ddp.yaml",
 ) -> None:
     """Train a PEFT adapter with TRL on generated data; writes the adapter and run.json."""
     from trainers.config import ConfigError, load_config
-    from trainers.train import train as run_training
 
     try:
         cfg = load_config(config, overrides or [])
-        result = run_training(cfg, out or Path("runs") / cfg.name, resume=resume)
+        out_dir = out or Path("runs") / cfg.name
+        if emit_slurm is not None:
+            from trainers.slurm import SlurmSettings, slurm_script
+
+            settings = SlurmSettings(job_name=cfg.name, nodes=nodes, gpus_per_node=gpus_per_node, gpu_type=gpu_type, time=time_limit,
+                                     partition=partition, account=account, accelerate_config=accelerate_config)
+            args = ["--config", str(config), *(a for o in overrides or [] for a in ("--set", o)), "--out", str(out_dir)]
+            emit_slurm.write_text(slurm_script(settings, args))
+            console.print(f"wrote [bold]{emit_slurm}[/]: sbatch {emit_slurm} ({nodes} node(s) x {gpus_per_node} GPU(s))")
+            return
+        from trainers.train import train as run_training
+
+        _print_run(run_training(cfg, out_dir, resume=resume))
     except ConfigError as err:
         err_console.print(f"[red]{err}[/]", highlight=False)
         raise typer.Exit(1) from err
-    m = result.manifest
-    console.print(
-        f"{m['name']}: {m['method']}, {m['steps']} steps in {m['train_seconds']} s ({m['tokens_per_second']} tokens/s), "
-        f"best validation loss {m['best_eval_loss']:.4f} (perplexity {m['best_eval_perplexity']:.2f})"
-    )
-    dropped = m["data"]["train"]["prompt_too_long"] + m["data"]["train"]["answer_cut"]
-    if dropped:
-        err_console.print(f"[yellow]{dropped} training record(s) did not fit in max_length and were dropped (counted in run.json)[/]")
-    console.print(f"wrote [bold]{result.out_dir}[/] (adapter, tokenizer, run.json)")
+
+
+@app.command()
+def sweep(
+    config: Annotated[Path, typer.Option("--config", exists=True, dir_okay=False, help="The base training config (YAML).")],
+    grid: Annotated[list[str], typer.Option("--grid", help="key=value1,value2,...; repeatable; every combination is trained.")],
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="key=value applied to every run.")] = None,
+    runs: Annotated[Path, typer.Option("--runs", help="Folder for the runs, one per grid point.")] = Path("runs"),
+    resume: Annotated[bool, typer.Option("--resume", help="Skip finished points; resume a killed one.")] = False,
+) -> None:
+    """Train one run per grid point, one after another, named <name>__key=value__... ."""
+    from trainers.config import ConfigError, load_config
+    from trainers.sweep import grid_points, point_name
+    from trainers.train import train as run_training
+
+    try:
+        base = load_config(config, overrides or [])
+        points = grid_points(grid)
+        configs = [load_config(config, [*(overrides or []), *point, f"name={point_name(base.name, point)}"]) for point in points]
+        console.print(f"sweep: {len(configs)} run(s) of {base.name}")
+        for cfg in configs:
+            out_dir = runs / cfg.name
+            if resume and (out_dir / "run.json").is_file():
+                console.print(f"{cfg.name}: finished already, skipped")
+                continue
+            _print_run(run_training(cfg, out_dir, resume=resume))
+    except ConfigError as err:
+        err_console.print(f"[red]{err}[/]", highlight=False)
+        raise typer.Exit(1) from err
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ def test_records_that_do_not_fit_are_dropped_and_counted_never_truncated() -> No
     assert cut.rows == [] and cut.answer_cut == 1 and "answer would be cut" in cut.dropped[0].message
 
 
-@pytest.mark.parametrize("method", ["lora", "qlora", "prompt_tuning"])
+@pytest.mark.parametrize("method", ["lora", "qlora", "prompt_tuning", "promot"])
 def test_a_run_on_a_tiny_llama_saves_a_loadable_adapter_and_its_manifest(method: str, tiny_llama_dir: Path, tmp_path: Path) -> None:
     import json
 
@@ -85,7 +85,7 @@ def test_a_run_on_a_tiny_llama_saves_a_loadable_adapter_and_its_manifest(method:
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
     assert manifest == json.loads(json.dumps(result.manifest))
     assert manifest["method"] == method and manifest["steps"] == 4
-    assert manifest["prompt_format"] == {"name": "fcbench-chat-v1", "encoding": "chat", "version": 1}
+    assert manifest["prompt_format"] == {"name": "fcbench-chat-v1", "encoding": "chat", "call_tokens": False, "version": 1}
     assert manifest["data"]["train"]["rows"] == 38 and manifest["data"]["validation"]["rows"] == 2
     assert [point["step"] for point in manifest["eval_loss_curve"]] == [2, 4]
     assert manifest["best_eval_loss"] == min(point["eval_loss"] for point in manifest["eval_loss_curve"])

@@ -27,11 +27,12 @@ class PreparedData:
     """Prompt + answer + EOS tokens over the kept rows."""
 
 
-def prompt_completion_rows(records: Sequence[Record], path: str, encoding: Encoding, tokenizer: Any, max_length: int) -> PreparedData:
+def prompt_completion_rows(records: Sequence[Record], path: str, encoding: Encoding, tokenizer: Any, max_length: int,
+                           *, call_tokens: bool = False) -> PreparedData:
     """Render every record; keep those whose prompt + answer + EOS fit in ``max_length`` tokens."""
     data = PreparedData()
     for record in records:
-        rendered = render(record, encoding, tokenizer)
+        rendered = render(record, encoding, tokenizer, call_tokens=call_tokens)
         prompt_tokens = len(tokenizer(rendered.prompt, add_special_tokens=False)["input_ids"])
         answer_tokens = len(tokenizer(rendered.completion, add_special_tokens=False)["input_ids"]) + 1  # + EOS
         if prompt_tokens >= max_length:

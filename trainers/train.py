@@ -1,6 +1,10 @@
 """One training run: a PEFT adapter trained with TRL's ``SFTTrainer`` on prompt-completion rows
 rendered by the shared prompt format (loss on the completion only, EOS learned), validation loss
 every ``eval_steps``, early stopping, the best checkpoint kept as the adapter, and ``run.json``.
+
+ProMoT (arXiv 2211.00635) runs two such stages: a soft prompt is tuned first; then LoRA is
+trained with that soft prompt attached and frozen, so the soft prompt soaks up the task's format
+and LoRA learns less of it; the candidate is the LoRA adapter alone, evaluated without the prompt.
 """
 
 from __future__ import annotations
@@ -8,18 +12,22 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmark.frozen import frozen_benchmark
-from benchmark.prompt import PromptFormat, default_encoding
+from benchmark.prompt import CALL_TOKENS, PromptFormat, default_encoding
 from benchmark.provenance import git_commit, library_versions
 from benchmark.record import read_records
 from benchmark.scoring import sha256_file
 from models.registry import describe, preferred_dtype, resolve_model
 from trainers.config import ConfigError, TrainConfig, to_json
 from trainers.data import PreparedData, prompt_completion_rows
+
+STAGE1_DIR = "stage1-soft-prompt"
 
 
 @dataclass(slots=True)
@@ -28,68 +36,137 @@ class TrainResult:
     manifest: dict[str, Any]
 
 
-def peft_config(config: TrainConfig, tokenizer: Any) -> Any:
-    """The PEFT config of the method: LoRA (also on a 4-bit base) or a soft prompt."""
+@dataclass(slots=True)
+class StageResult:
+    """What one ``SFTTrainer.train`` call leaves for the manifest."""
+
+    trainer: Any
+    steps: int
+    train_seconds: float
+    examples_seen: int
+    """Examples trained on by this process (after ``resumed_from``), over all data-parallel ranks."""
+    resumed_from: str | None
+    best_checkpoint: str | None
+    best_eval_loss: float | None
+    loss_curve: list[dict[str, float]]
+    eval_loss_curve: list[dict[str, float]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "steps": self.steps, "train_seconds": round(self.train_seconds, 1), "resumed_from": self.resumed_from,
+            "best_checkpoint": self.best_checkpoint,
+            "best_eval_loss": self.best_eval_loss,
+            "best_eval_perplexity": math.exp(self.best_eval_loss) if self.best_eval_loss is not None else None,
+            "loss_curve": self.loss_curve, "eval_loss_curve": self.eval_loss_curve,
+        }
+
+
+@contextmanager
+def lm_head_on_labelled_positions_only() -> Iterator[None]:
+    """Make TRL's fused LM head score only the positions that have a label.
+
+    It does so on Triton devices; elsewhere it scores every position so that tile shapes stay
+    fixed for graph compilers (Neuron). Eager CPU code recompiles nothing, and here only the
+    answer (~10 % of the tokens) has labels: the fp32 full-vocabulary head over the prompt
+    positions was 56 % of a training step. TRL reads this switch only to choose compaction (its
+    kernels check their own copy), so the loss is the same; a test checks it. If a TRL release
+    drops the name, training is merely slower.
+    """
+    import trl.trainer.utils as trl_utils
+
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None:
+        yield
+        return
+    trl_utils._use_triton = lambda device: True
+    try:
+        yield
+    finally:
+        trl_utils._use_triton = original
+
+
+def sft_trainer_class(*, full_logits_loss: bool = False) -> type:
+    """TRL's ``SFTTrainer``, made fast on a CPU without changing what it computes:
+
+    - the forward pass runs under bf16 autocast. With ``bf16=True`` accelerate autocasts on a
+      GPU but not on a CPU, so the fp32 LoRA weights (PEFT keeps adapters in fp32 for stable
+      updates) made every adapted layer copy its bf16 input to fp32 and multiply in fp32: the
+      forward pass took 2.3x as long;
+    - the LM head scores only the answer's positions (``lm_head_on_labelled_positions_only``).
+
+    ``full_logits_loss``: the model's own loss instead of TRL's fused LM head. The fused head
+    reads the raw output weight, which misses the trained rows of added tokens (PEFT wraps the
+    tied output layer to add them); the model's own forward applies them.
+    """
+    import torch
+    from transformers import Trainer
+    from trl import SFTTrainer
+
+    class FcbenchSFTTrainer(SFTTrainer):
+        def compute_loss(self, model: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+            loss = Trainer.compute_loss if full_logits_loss else SFTTrainer.compute_loss
+            if self.args.device.type != "cpu":
+                return loss(self, model, inputs, *args, **kwargs)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.args.bf16), lm_head_on_labelled_positions_only():
+                return loss(self, model, inputs, *args, **kwargs)
+
+    return FcbenchSFTTrainer
+
+
+def peft_config(config: TrainConfig, tokenizer: Any, method: str | None = None) -> Any:
+    """The PEFT config of a method: LoRA (also on a 4-bit base) or a soft prompt. With call
+    tokens, LoRA also trains those tokens' embedding rows (tied output rows follow)."""
     from peft import LoraConfig, PromptTuningConfig, PromptTuningInit, TaskType
 
-    if config.method in ("lora", "qlora"):
+    method = method or config.method
+    if method in ("lora", "qlora"):
         targets = config.lora.target_modules
+        new_tokens = tokenizer.convert_tokens_to_ids(list(CALL_TOKENS)) if config.add_call_tokens else None
         return LoraConfig(
             task_type=TaskType.CAUSAL_LM, r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
-            target_modules=targets[0] if targets == ["all-linear"] else targets,
+            target_modules=targets[0] if targets == ["all-linear"] else targets, trainable_token_indices=new_tokens,
         )
-    if config.method == "prompt_tuning":
+    if method == "prompt_tuning":
         return PromptTuningConfig(
             task_type=TaskType.CAUSAL_LM, num_virtual_tokens=config.prompt_tuning.num_virtual_tokens,
             prompt_tuning_init=PromptTuningInit.TEXT, prompt_tuning_init_text=config.prompt_tuning.init_text,
             tokenizer_name_or_path=tokenizer.name_or_path,
         )
-    raise ConfigError(f"method {config.method!r} has no trainer")
+    raise ConfigError(f"method {method!r} has no trainer")
 
 
-def _load_rows(path: str, encoding: Any, tokenizer: Any, max_length: int, limit: int | None) -> PreparedData:
+def virtual_tokens(config: TrainConfig) -> int:
+    """Sequence positions taken by a soft prompt: they count against ``max_length``."""
+    return config.prompt_tuning.num_virtual_tokens if config.method in ("prompt_tuning", "promot") else 0
+
+
+def _load_rows(path: str, encoding: Any, tokenizer: Any, max_length: int, limit: int | None, call_tokens: bool = False) -> PreparedData:
     records, problems = read_records(path)
     if problems:
         raise ConfigError(f"{path} has {len(problems)} unreadable record(s), first {problems[0]}; run fcbench validate")
-    return prompt_completion_rows(records[:limit] if limit else records, path, encoding, tokenizer, max_length)
+    return prompt_completion_rows(records[:limit] if limit else records, path, encoding, tokenizer, max_length, call_tokens=call_tokens)
 
 
-def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainResult:
-    import datasets
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, EarlyStoppingCallback
-    from trl import SFTConfig, SFTTrainer
+def sft_args(config: TrainConfig, output_dir: Path, *, learning_rate: float, max_steps: int, bf16: bool, use_cpu: bool) -> Any:
+    """TRL's ``SFTConfig`` for one stage. Checkpoints are saved at every evaluation so that the best
+    one can be restored at the end and ``--resume`` loses at most ``eval_steps`` steps."""
+    from trl import SFTConfig
 
-    started = time.perf_counter()
-    torch.manual_seed(config.seed)
-    model_dir = resolve_model(config.model)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    encoding = config.prompt_encoding or default_encoding(tokenizer)
-    train_data = _load_rows(config.train_file, encoding, tokenizer, config.max_length, config.max_train_records)
-    validation_data = _load_rows(config.validation_file, encoding, tokenizer, config.max_length, config.max_validation_records)
-    if not train_data.rows:
-        raise ConfigError(f"{config.train_file}: no record fits in max_length {config.max_length}")
-
-    dtype = preferred_dtype("cuda" if torch.cuda.is_available() else "cpu")
-    model_kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype)}
-    if config.method == "qlora":
-        model_kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type=config.quant.quant_type, bnb_4bit_use_double_quant=config.quant.double_quant,
-            bnb_4bit_compute_dtype=getattr(torch, config.quant.compute_dtype),
-        )
-    model = AutoModelForCausalLM.from_pretrained(model_dir, **model_kwargs)
-    learning_rate = config.prompt_tuning.learning_rate if config.method == "prompt_tuning" else config.learning_rate
-    args = SFTConfig(
-        output_dir=str(out_dir / "checkpoints"),
+    return SFTConfig(
+        output_dir=str(output_dir),
         max_length=config.max_length,
         learning_rate=learning_rate,
         num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
+        max_steps=max_steps,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum,
         warmup_steps=config.warmup_ratio,  # a float below 1 is a fraction of the steps
         weight_decay=config.weight_decay,
+        lr_scheduler_type=config.lr_scheduler,
+        max_grad_norm=config.max_grad_norm,
+        optim=config.optim,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         eval_strategy="steps",
         eval_steps=config.eval_steps,
         save_strategy="steps",
@@ -101,36 +178,155 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
         logging_steps=max(1, config.eval_steps // 5),
         report_to="none",
         seed=config.seed,
-        bf16=dtype == "bfloat16",
+        bf16=bf16,
         gradient_checkpointing=config.gradient_checkpointing,
-        use_cpu=not torch.cuda.is_available(),
+        ddp_find_unused_parameters=False,
+        use_cpu=use_cpu,
     )
-    trainer = SFTTrainer(
-        model=model, args=args, processing_class=tokenizer, peft_config=peft_config(config, tokenizer),
-        train_dataset=datasets.Dataset.from_list([{k: r[k] for k in ("prompt", "completion")} for r in train_data.rows]),
-        eval_dataset=datasets.Dataset.from_list([{k: r[k] for k in ("prompt", "completion")} for r in validation_data.rows]),
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)],
+
+
+def _dataset(rows: list[dict[str, str]], prefix: str = "") -> Any:
+    import datasets
+
+    return datasets.Dataset.from_list([{"prompt": prefix + row["prompt"], "completion": row["completion"]} for row in rows])
+
+
+def last_complete_checkpoint(folder: Path) -> str | None:
+    """The newest ``checkpoint-N`` that holds its trainer state, which the Trainer writes last: a
+    run killed while saving leaves a partial folder, and resuming goes back one interval."""
+    if not folder.is_dir():
+        return None
+    complete = [path for path in folder.glob("checkpoint-*") if path.name.split("-")[-1].isdigit() and (path / "trainer_state.json").is_file()]
+    return str(max(complete, key=lambda path: int(path.name.split("-")[-1]))) if complete else None
+
+
+def _run_stage(trainer: Any, checkpoints: Path, resume: bool) -> StageResult:
+    last = last_complete_checkpoint(checkpoints) if resume else None
+    output = trainer.train(resume_from_checkpoint=last)
+    state = trainer.state
+    history = state.log_history
+    return StageResult(
+        trainer=trainer,
+        steps=state.global_step,
+        train_seconds=output.metrics.get("train_runtime", 0.0),
+        resumed_from=last,
+        # Steps run by this process: train_runtime does not cover those before a resume.
+        examples_seen=(state.global_step - (int(Path(last).name.split("-")[-1]) if last else 0)) * trainer.args.per_device_train_batch_size * trainer.args.gradient_accumulation_steps * trainer.args.world_size,
+        best_checkpoint=state.best_model_checkpoint,
+        best_eval_loss=state.best_metric,
+        loss_curve=[{"step": h["step"], "loss": h["loss"]} for h in history if "loss" in h],
+        eval_loss_curve=[{"step": h["step"], "eval_loss": h["eval_loss"]} for h in history if "eval_loss" in h],
     )
-    output = trainer.train(resume_from_checkpoint=resume or None)
-    trainer.save_model(str(out_dir))  # the best checkpoint (load_best_model_at_end), adapter only
-    tokenizer.save_pretrained(out_dir)
-    manifest = _manifest(config, model_dir, encoding, train_data, validation_data, trainer, output, time.perf_counter() - started)
-    (out_dir / "run.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+class SoftPromptSlot:
+    """ProMoT stage 2: a frozen soft prompt, spliced into the input embeddings where the prompt
+    text holds its ``n`` placeholder tokens (stage 1's PEFT model put the same vectors in front of
+    the prompt). A forward hook on the embedding layer, so LoRA and TRL see an ordinary model."""
+
+    def __init__(self, embeddings: Any, placeholder_id: int) -> None:
+        self.embeddings = embeddings.detach()
+        self.placeholder_id = placeholder_id
+
+    def __call__(self, module: Any, args: tuple[Any, ...], output: Any) -> Any:
+        input_ids = args[0]
+        slots = input_ids == self.placeholder_id
+        n = self.embeddings.shape[0]
+        if not bool((slots.sum(dim=1) == n).all()):
+            raise RuntimeError(f"ProMoT stage 2: every row must hold exactly {n} soft-prompt placeholder tokens")
+        output = output.clone()
+        output[slots] = self.embeddings.to(output.dtype).repeat(input_ids.shape[0], 1)
+        return output
+
+
+def _placeholder(tokenizer: Any) -> tuple[int, str]:
+    """A special token that is neither padding nor EOS (the collator and the loss treat those
+    specially) to mark the soft prompt's positions in the text."""
+    for token in (tokenizer.unk_token, tokenizer.bos_token, *tokenizer.all_special_tokens):
+        token_id = tokenizer.convert_tokens_to_ids(token) if token else None
+        if token_id is not None and token_id not in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+            return token_id, token
+    raise ConfigError("ProMoT needs a special token other than pad/EOS to mark the soft prompt; this tokenizer has none")
+
+
+def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainResult:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, EarlyStoppingCallback
+    started = time.perf_counter()
+    torch.manual_seed(config.seed)
+    model_dir = resolve_model(config.model)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if config.add_call_tokens:
+        tokenizer.add_tokens(list(CALL_TOKENS), special_tokens=True)
+    encoding = config.prompt_encoding or default_encoding(tokenizer)
+    room = config.max_length - virtual_tokens(config)
+    train_data = _load_rows(config.train_file, encoding, tokenizer, room, config.max_train_records, config.add_call_tokens)
+    validation_data = _load_rows(config.validation_file, encoding, tokenizer, room, config.max_validation_records, config.add_call_tokens)
+    if not train_data.rows:
+        raise ConfigError(f"{config.train_file}: no record fits in max_length {config.max_length}")
+
+    use_cpu = not torch.cuda.is_available()
+    dtype = preferred_dtype("cpu" if use_cpu else "cuda")
+
+    def load_model() -> Any:
+        kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype)}
+        if config.method == "qlora":
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type=config.quant.quant_type, bnb_4bit_use_double_quant=config.quant.double_quant,
+                bnb_4bit_compute_dtype=getattr(torch, config.quant.compute_dtype),
+            )
+        model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+        if len(tokenizer) > model.get_input_embeddings().num_embeddings:
+            model.resize_token_embeddings(len(tokenizer))  # new rows start at the mean embedding
+        return model
+
+    def stage(method: str, folder: Path, learning_rate: float, max_steps: int, model: Any, prefix: str = "") -> StageResult:
+        args = sft_args(config, folder / "checkpoints", learning_rate=learning_rate, max_steps=max_steps, bf16=dtype == "bfloat16", use_cpu=use_cpu)
+        trainer = sft_trainer_class(full_logits_loss=config.add_call_tokens)(
+            model=model, args=args, processing_class=tokenizer, peft_config=peft_config(config, tokenizer, method),
+            train_dataset=_dataset(train_data.rows, prefix), eval_dataset=_dataset(validation_data.rows, prefix),
+            callbacks=[EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)],
+        )
+        return _run_stage(trainer, folder / "checkpoints", resume)
+
+    stages: list[StageResult] = []
+    if config.method == "promot":
+        stage1_dir = out_dir / STAGE1_DIR
+        first = stage("prompt_tuning", stage1_dir, config.prompt_tuning.learning_rate,
+                      config.prompt_tuning.max_steps if config.prompt_tuning.max_steps > 0 else config.max_steps, load_model())
+        first.trainer.save_model(str(stage1_dir))  # a standard prompt-tuning adapter, itself a candidate
+        soft_prompt = first.trainer.model.get_prompt_embedding_to_save("default")
+        stages.append(first)
+        placeholder_id, placeholder = _placeholder(tokenizer)
+        model = load_model()
+        model.get_input_embeddings().register_forward_hook(SoftPromptSlot(soft_prompt, placeholder_id))
+        stages.append(stage("lora", out_dir, config.learning_rate, config.max_steps, model, prefix=placeholder * soft_prompt.shape[0]))
+    else:
+        learning_rate = config.prompt_tuning.learning_rate if config.method == "prompt_tuning" else config.learning_rate
+        stages.append(stage(config.method, out_dir, learning_rate, config.max_steps, load_model()))
+
+    final = stages[-1].trainer
+    final.save_model(str(out_dir))  # the best checkpoint (load_best_model_at_end), adapter only
+    manifest = _manifest(config, model_dir, PromptFormat(encoding, call_tokens=config.add_call_tokens), train_data, validation_data, stages, time.perf_counter() - started)
+    if final.is_world_process_zero():
+        tokenizer.save_pretrained(out_dir)
+        (out_dir / "run.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return TrainResult(out_dir, manifest)
 
 
-def _manifest(config: TrainConfig, model_dir: str, encoding: Any, train_data: PreparedData, validation_data: PreparedData,
-              trainer: Any, output: Any, seconds: float) -> dict[str, Any]:
-    history = trainer.state.log_history
-    steps = trainer.state.global_step
-    examples_seen = steps * config.batch_size * config.grad_accum
+def _manifest(config: TrainConfig, model_dir: str, prompt_format: PromptFormat, train_data: PreparedData, validation_data: PreparedData,
+              stages: list[StageResult], seconds: float) -> dict[str, Any]:
+    final = stages[-1]
     frozen = frozen_benchmark()
-    return {
+    train_seconds = sum(s.train_seconds for s in stages)
+    tokens_per_row = train_data.tokens / len(train_data.rows)
+    examples_seen = sum(s.examples_seen for s in stages)
+    manifest = {
         "name": config.name,
         "method": config.method,
         "base_model": {**describe(config.model), "path": model_dir},
         "config": to_json(config),
-        "prompt_format": PromptFormat(encoding).to_json(),
+        "prompt_format": prompt_format.to_json(),
         "data": {
             "train": {"path": config.train_file, "sha256": sha256_file(config.train_file), "rows": len(train_data.rows),
                       "prompt_too_long": train_data.prompt_too_long, "answer_cut": train_data.answer_cut},
@@ -141,13 +337,14 @@ def _manifest(config: TrainConfig, model_dir: str, encoding: Any, train_data: Pr
         "seed": config.seed,
         "git_commit": git_commit(),
         "libraries": library_versions(),
-        "steps": steps,
-        "best_checkpoint": trainer.state.best_model_checkpoint,
-        "best_eval_loss": trainer.state.best_metric,
-        "best_eval_perplexity": math.exp(trainer.state.best_metric) if trainer.state.best_metric is not None else None,
+        "world_size": final.trainer.args.world_size,
         "wall_seconds": round(seconds, 1),
-        "train_seconds": round(output.metrics.get("train_runtime", 0.0), 1),
-        "tokens_per_second": round(train_data.tokens / len(train_data.rows) * examples_seen / output.metrics["train_runtime"], 1) if output.metrics.get("train_runtime") else None,
-        "loss_curve": [{"step": h["step"], "loss": h["loss"]} for h in history if "loss" in h],
-        "eval_loss_curve": [{"step": h["step"], "eval_loss": h["eval_loss"]} for h in history if "eval_loss" in h],
+        # Prompt + answer tokens actually trained on (padding excluded), over all stages.
+        "tokens_per_second": round(tokens_per_row * examples_seen / train_seconds, 1) if train_seconds else None,
+        **final.to_json(),
+        "train_seconds": round(train_seconds, 1),
     }
+    if len(stages) > 1:
+        manifest["stages"] = [{"name": "soft_prompt", "adapter": STAGE1_DIR, **stages[0].to_json()},
+                              {"name": "lora_with_frozen_soft_prompt", "adapter": ".", **final.to_json()}]
+    return manifest

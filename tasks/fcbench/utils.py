@@ -9,7 +9,8 @@ Runtime options arrive as lm-eval metadata (``--metadata '{...}'``; lm-eval's CL
   drawn from training data. lm-eval's own ``--num_fewshot`` is disabled (``num_fewshot: 0``):
   it would draw the examples from the benchmark itself.
 - ``prompt_encoding`` (``plain`` or ``chat``): by default the one the adapter was trained with
-  (its ``run.json``), else ``chat`` when the tokenizer has a chat template, else ``plain``.
+  (its ``run.json``), else ``chat`` when the tokenizer has a chat template, else ``plain``. The
+  adapter's ``run.json`` also says whether answers are wrapped in call tokens.
 """
 
 from __future__ import annotations
@@ -36,14 +37,16 @@ def load_split(category: str | None = None, fewshot: int = 0, prompt_encoding: E
     seen-function and unseen-function halves so that ``--limit N`` takes both equally."""
     frozen, records = _benchmark(metadata.get("benchmark_version"))
     tokenizer = _tokenizer(metadata.get("tokenizer") or metadata.get("pretrained"))
-    encoding = prompt_encoding or _adapter_encoding(metadata.get("peft")) or (default_encoding(tokenizer) if tokenizer else "plain")
+    trained = _adapter_prompt_format(metadata.get("peft"))
+    encoding = prompt_encoding or trained.get("encoding") or (default_encoding(tokenizer) if tokenizer else "plain")
+    prompt_format = PromptFormat(encoding, call_tokens=bool(trained.get("call_tokens")))
     shots = _shots(frozen.fewshot_path, int(fewshot))
     chosen = [r for r in records if category is None or r.category == category]
     halves = [[r for r in chosen if r.split == split] for split in SPLITS]
     ordered = [r for r in chain.from_iterable(zip_longest(*halves)) if r is not None]
     docs = []
     for record in ordered:
-        rendered = render(record, encoding, tokenizer, shots)
+        rendered = render(record, encoding, tokenizer, shots, call_tokens=prompt_format.call_tokens)
         docs.append({
             "id": record.id,
             "category": record.category,
@@ -52,7 +55,7 @@ def load_split(category: str | None = None, fewshot: int = 0, prompt_encoding: E
             "completion": rendered.completion,
             "record": json.dumps(record.raw, ensure_ascii=False),
             "benchmark": f"{frozen.name}-{frozen.version}",
-            "prompt_format": PromptFormat(encoding).name,
+            "prompt_format": prompt_format.name,
             "fewshot": len(shots),
         })
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
@@ -90,15 +93,16 @@ def _tokenizer(name: str | None) -> Any:
     return AutoTokenizer.from_pretrained(resolve_model(name))
 
 
-def _adapter_encoding(adapter: str | None) -> Encoding | None:
-    """The encoding an fcbench adapter was trained with: evaluating it with another scores ~0."""
+def _adapter_prompt_format(adapter: str | None) -> dict[str, Any]:
+    """The prompt format an fcbench adapter was trained with (its ``run.json``): evaluating it
+    with another encoding scores ~0, and one trained with call tokens expects them in the shots."""
     manifest = Path(adapter) / "run.json" if isinstance(adapter, str) else None
     if manifest is None or not manifest.is_file():
-        return None
+        return {}
     prompt_format = json.loads(manifest.read_text()).get("prompt_format", {})
     if prompt_format.get("version", PROMPT_FORMAT_VERSION) != PROMPT_FORMAT_VERSION:
         raise ValueError(f"{manifest}: trained with prompt format v{prompt_format['version']}, this fcbench renders v{PROMPT_FORMAT_VERSION}")
-    return prompt_format.get("encoding")
+    return prompt_format
 
 
 def doc_to_text(doc: dict[str, Any]) -> str:

@@ -1,0 +1,234 @@
+"""Training on a tiny random Llama: what the loss sees, the CPU fast path, ProMoT's frozen soft
+prompt, resuming after ``kill -9``, two-process DDP, sweeps and cluster scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from benchmark.prompt import completion_text, render
+from benchmark.record import read_records
+from trainers.config import ConfigError, TrainConfig
+from trainers.slurm import SlurmSettings, slurm_script
+from trainers.sweep import grid_points, point_name
+from trainers.train import SoftPromptSlot, _dataset, last_complete_checkpoint, peft_config, sft_args, sft_trainer_class
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from generators.synth import generate
+
+    folder = tmp_path_factory.mktemp("data")
+    generate(40, 0, folder)
+    return folder
+
+
+def tiny_trainer(model_dir: Path, data_dir: Path, out: Path, *, bf16: bool = False) -> Any:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    config = TrainConfig(name="tiny", model=str(model_dir), batch_size=4, max_steps=2, max_length=4096)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    records, _ = read_records(data_dir / "train.jsonl")
+    rows = [{"prompt": r.prompt, "completion": r.completion} for r in (render(record, "chat", tokenizer) for record in records[:8])]
+    args = sft_args(config, out, learning_rate=1e-3, max_steps=2, bf16=bf16, use_cpu=True)
+    args.train_sampling_strategy = "sequential"
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    trainer = sft_trainer_class()(model=model, args=args, processing_class=tokenizer, train_dataset=_dataset(rows),
+                                      eval_dataset=_dataset(rows[:2]), peft_config=peft_config(config, tokenizer))
+    return trainer, tokenizer, records[:8]
+
+
+def test_the_loss_sees_only_the_answer_and_its_eos(tiny_llama_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+    trainer, tokenizer, records = tiny_trainer(tiny_llama_dir, data_dir, tmp_path)
+    batch = next(iter(trainer.get_train_dataloader()))
+    for row, record in enumerate(records[:4]):
+        labelled = batch["input_ids"][row][batch["labels"][row] != -100]
+        assert tokenizer.decode(labelled) == completion_text(record) + tokenizer.eos_token
+
+
+def test_scoring_only_labelled_positions_gives_the_same_loss_and_gradients(tiny_llama_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+    import trl.trainer.utils
+    from trl import SFTTrainer
+
+    assert hasattr(trl.trainer.utils, "_use_triton"), "TRL renamed the switch: the CPU fast path is off"
+    trainer, _, _ = tiny_trainer(tiny_llama_dir, data_dir, tmp_path)
+    batch = next(iter(trainer.get_train_dataloader()))
+    model = trainer.model
+    losses, grads = [], []
+    for compute_loss in (SFTTrainer.compute_loss, type(trainer).compute_loss):  # every position, then the fast path
+        model.zero_grad()
+        loss = compute_loss(trainer, model, dict(batch))
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.requires_grad]))
+    assert torch.allclose(losses[0], losses[1], atol=1e-5)
+    assert torch.allclose(grads[0], grads[1], atol=1e-5)
+
+
+def test_the_soft_prompt_fills_its_placeholder_slots_and_nothing_else() -> None:
+    embedding = torch.nn.Embedding(10, 3)
+    soft = torch.arange(6, dtype=torch.float32).reshape(2, 3) + 100
+    embedding.register_forward_hook(SoftPromptSlot(soft, placeholder_id=0))
+    ids = torch.tensor([[5, 0, 0, 7], [0, 0, 8, 9]])  # BOS may come first: slots are found by id
+    out = embedding(ids)
+    assert torch.equal(out[0, 1:3], soft) and torch.equal(out[1, :2], soft)
+    assert torch.equal(out[0, 0], embedding.weight[5]) and torch.equal(out[1, 3], embedding.weight[9])
+    with pytest.raises(RuntimeError, match="exactly 2 soft-prompt placeholder"):
+        embedding(torch.tensor([[0, 5, 6, 7]]))
+
+
+def test_promot_records_both_stages_and_saves_the_stage1_soft_prompt(tiny_llama_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+    from peft import PeftConfig
+
+    from trainers.train import STAGE1_DIR, train
+
+    config = TrainConfig(name="promot", method="promot", model=str(tiny_llama_dir), train_file=str(data_dir / "train.jsonl"),
+                         validation_file=str(data_dir / "validation.jsonl"), max_steps=4, eval_steps=2, batch_size=4, max_length=4096)
+    config.prompt_tuning.max_steps = 2
+    manifest = train(config, tmp_path / "run").manifest
+    assert [(s["name"], s["steps"]) for s in manifest["stages"]] == [("soft_prompt", 2), ("lora_with_frozen_soft_prompt", 4)]
+    assert PeftConfig.from_pretrained(tmp_path / "run" / STAGE1_DIR).peft_type.value == "PROMPT_TUNING"
+    assert PeftConfig.from_pretrained(tmp_path / "run").peft_type.value == "LORA"  # the candidate: LoRA alone
+
+
+def test_last_complete_checkpoint_skips_one_a_kill_left_half_written(tmp_path: Path) -> None:
+    for step, complete in ((2, True), (4, True), (6, False)):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        if complete:
+            (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-4")
+    assert last_complete_checkpoint(tmp_path / "missing") is None
+
+
+def _train_command(config: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "fcbench.cli", "train", "--config", str(config), "--out", str(out), *extra]
+
+
+def _tiny_config(tmp_path: Path, model_dir: Path, data_dir: Path, **settings: Any) -> Path:
+    values = {"name": "tiny", "model": str(model_dir), "train_file": str(data_dir / "train.jsonl"),
+              "validation_file": str(data_dir / "validation.jsonl"), "batch_size": 2, "max_length": 4096,
+              "early_stopping_patience": 1000, **settings}
+    path = tmp_path / "tiny.yaml"
+    path.write_text("".join(f"{key}: {json.dumps(value)}\n" for key, value in values.items()))
+    return path
+
+
+def test_a_run_killed_with_sigkill_resumes_from_its_last_checkpoint(tiny_llama_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+    config = _tiny_config(tmp_path, tiny_llama_dir, data_dir, max_steps=60, eval_steps=2)
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(_train_command(config, out), cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while last_complete_checkpoint(out / "checkpoints") in (None, str(out / "checkpoints" / "checkpoint-2")):
+        assert process.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (out / "run.json").exists()
+    killed_at = int(last_complete_checkpoint(out / "checkpoints").rsplit("-", 1)[1])
+
+    subprocess.run(_train_command(config, out, "--resume"), cwd=REPO, env=env, check=True, capture_output=True)
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["steps"] == 60
+    resumed_at = int(manifest["resumed_from"].rsplit("-", 1)[1])
+    assert resumed_at >= killed_at >= 4  # at most one checkpoint interval lost
+    assert [p["step"] for p in manifest["eval_loss_curve"]] == list(range(2, 61, 2))  # the curve from before the kill is kept
+
+
+def test_two_process_ddp_over_gloo_trains_one_adapter(tiny_llama_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+    config = _tiny_config(tmp_path, tiny_llama_dir, data_dir, max_steps=3, eval_steps=3)
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "fcbench.cli", "train", "--config", str(config), "--out", str(out)]
+    done = subprocess.run(command, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["world_size"] == 2 and manifest["steps"] == 3
+    assert (out / "adapter_model.safetensors").is_file()
+
+
+def test_a_grid_expands_to_every_combination_with_readable_names() -> None:
+    points = grid_points(["learning_rate=1e-4,2e-4", "lora.r=8,16"])
+    assert points == [["learning_rate=1e-4", "lora.r=8"], ["learning_rate=1e-4", "lora.r=16"],
+                      ["learning_rate=2e-4", "lora.r=8"], ["learning_rate=2e-4", "lora.r=16"]]
+    assert point_name("quick", points[1]) == "quick__learning_rate=1e-4__lora.r=16"
+    for bad in (["lora.r"], ["lora.r=8,"], ["lora.r=8", "lora.r=16"]):
+        with pytest.raises(ConfigError):
+            grid_points(bad)
+
+
+def test_sweep_trains_and_names_one_run_per_point(tiny_llama_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fcbench.cli import app
+
+    config = _tiny_config(tmp_path, tiny_llama_dir, data_dir, max_steps=1, eval_steps=1)
+    result = CliRunner().invoke(app, ["sweep", "--config", str(config), "--grid", "lora.r=2,4", "--runs", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    for r in (2, 4):
+        manifest = json.loads((tmp_path / "runs" / f"tiny__lora.r={r}" / "run.json").read_text())
+        assert manifest["name"] == f"tiny__lora.r={r}" and manifest["config"]["lora"]["r"] == r
+
+
+def test_the_slurm_script_launches_every_gpu_of_every_node(tmp_path: Path) -> None:
+    settings = SlurmSettings(job_name="llama2", nodes=2, gpus_per_node=4, gpu_type="a100", partition="hpg-ai", account="lab", memory_per_gpu="64gb")
+    script = slurm_script(settings, ["--config", "trainers/configs/llama2-7b-qlora.yaml", "--out", "runs/llama2 7b"])
+    for line in ("#SBATCH --nodes=2", "#SBATCH --gpus-per-node=a100:4", "#SBATCH --cpus-per-task=32", "#SBATCH --mem=256gb",
+                 "#SBATCH --partition=hpg-ai", "#SBATCH --account=lab", "source .venv/bin/activate"):
+        assert line in script.splitlines()
+    assert "--num_processes $(( SLURM_NNODES * 4 ))" in script and "--machine_rank $SLURM_NODEID" in script
+    assert "'runs/llama2 7b'" in script  # quoted inside the launch line
+    path = tmp_path / "job.sh"
+    path.write_text(script)
+    subprocess.run(["bash", "-n", str(path)], check=True)
+
+
+@pytest.mark.parametrize("name", ["ddp.yaml", "deepspeed-zero3.yaml"])
+def test_the_shipped_accelerate_configs_load(name: str) -> None:
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(REPO / "trainers" / "accelerate" / name))
+    assert config.mixed_precision == "bf16" and config.num_machines == 1
+    if name.startswith("deepspeed"):
+        assert config.deepspeed_config["zero_stage"] == 3
+
+
+def test_call_tokens_are_added_trained_saved_and_used_by_evaluation(tiny_llama_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from benchmark.prompt import CALL_TOKENS
+    from evaluation.runner import EvalConfig, run_eval
+    from trainers.train import train
+
+    config = TrainConfig(name="calltok", model=str(tiny_llama_dir), train_file=str(data_dir / "train.jsonl"), add_call_tokens=True,
+                         validation_file=str(data_dir / "validation.jsonl"), max_steps=2, eval_steps=2, batch_size=4, max_length=4096)
+    manifest = train(config, tmp_path / "run").manifest
+    assert manifest["prompt_format"]["name"] == "fcbench-chat-calltokens-v1"
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "run")
+    new_ids = tokenizer.convert_tokens_to_ids(list(CALL_TOKENS))
+    assert len(tokenizer) == len(AutoTokenizer.from_pretrained(tiny_llama_dir)) + 2 and new_ids == [len(tokenizer) - 2, len(tokenizer) - 1]
+    base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    base.resize_token_embeddings(len(tokenizer))
+    adapted = PeftModel.from_pretrained(base, tmp_path / "run")
+    embeddings = adapted.get_input_embeddings()(torch.tensor([new_ids]))
+    assert not torch.allclose(embeddings[0, 0], embeddings[0, 1])  # trained apart from their shared mean init
+
+    run = run_eval(EvalConfig(model=str(tiny_llama_dir), adapter=tmp_path / "run", tasks=("fcbench_simple",), limit=2, fewshot=1,
+                              max_gen_toks=8, results_dir=tmp_path / "results", cache=False))
+    assert run.summary["n_items"] == 2 and run.summary["prompt_format"] == "fcbench-chat-calltokens-v1"
+    doc = json.loads((run.out_dir / "samples_fcbench_simple.jsonl").read_text().splitlines()[0])["doc"]
+    assert doc["completion"].startswith(CALL_TOKENS[0]) and doc["completion"].endswith(CALL_TOKENS[1])
+    assert doc["prompt"].count(CALL_TOKENS[1]) == 1  # the shot's answer is wrapped too
