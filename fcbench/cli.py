@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -232,6 +233,18 @@ def evaluate(
     console.print(f"wrote [bold]{run.out_dir}[/] (results.json, scores.json, items.jsonl, predictions.jsonl, samples_*.jsonl)")
 
 
+@contextmanager
+def _config_errors_exit_1() -> Iterator[None]:
+    """A config that cannot be trained is the user's to fix: its message, exit 1, no traceback."""
+    from trainers.config import ConfigError
+
+    try:
+        yield
+    except ConfigError as err:
+        err_console.print(f"[red]{err}[/]", highlight=False)
+        raise typer.Exit(1) from err
+
+
 def _print_run(result: Any) -> None:
     m = result.manifest
     loss = f"best validation loss {m['best_eval_loss']:.4f} (perplexity {m['best_eval_perplexity']:.2f})" if m["best_eval_loss"] is not None else "no validation loss"
@@ -258,9 +271,9 @@ def train(
     accelerate_config: Annotated[str, typer.Option("--accelerate-config", help="SLURM: accelerate config for the launch line.")] = "trainers/accelerate/ddp.yaml",
 ) -> None:
     """Train a PEFT adapter with TRL on generated data; writes the adapter and run.json."""
-    from trainers.config import ConfigError, load_config
+    from trainers.config import load_config
 
-    try:
+    with _config_errors_exit_1():
         cfg = load_config(config, overrides or [])
         out_dir = out or Path("runs") / cfg.name
         if emit_slurm is not None:
@@ -275,9 +288,6 @@ def train(
         from trainers.train import train as run_training
 
         _print_run(run_training(cfg, out_dir, resume=resume))
-    except ConfigError as err:
-        err_console.print(f"[red]{err}[/]", highlight=False)
-        raise typer.Exit(1) from err
 
 
 @app.command()
@@ -289,11 +299,11 @@ def sweep(
     resume: Annotated[bool, typer.Option("--resume", help="Skip finished points; resume a killed one.")] = False,
 ) -> None:
     """Train one run per grid point, one after another, named <name>__key=value__... ."""
-    from trainers.config import ConfigError, load_config
+    from trainers.config import load_config
     from trainers.sweep import grid_points, point_name
     from trainers.train import train as run_training
 
-    try:
+    with _config_errors_exit_1():
         base = load_config(config, overrides or [])
         points = grid_points(grid)
         configs = [load_config(config, [*(overrides or []), *point, f"name={point_name(base.name, point)}"]) for point in points]
@@ -304,9 +314,6 @@ def sweep(
                 console.print(f"{cfg.name}: finished already, skipped")
                 continue
             _print_run(run_training(cfg, out_dir, resume=resume))
-    except ConfigError as err:
-        err_console.print(f"[red]{err}[/]", highlight=False)
-        raise typer.Exit(1) from err
 
 
 if __name__ == "__main__":

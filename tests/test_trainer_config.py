@@ -20,7 +20,8 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_a_config_loads_typed_with_defaults_and_dotted_overrides(tmp_path: Path) -> None:
     path = write(tmp_path, "name: quick\nmethod: lora\nlearning_rate: 1\nlora:\n  r: 8\n")
-    config = load_config(path, ["lora.alpha=64", "max_steps=10", "prompt_encoding=plain"])
+    config = load_config(path, ["lora.alpha=64", "max_steps=10", "prompt_encoding=plain", "weight_decay=1e-2"])
+    assert config.weight_decay == 0.01  # YAML reads 1e-2 as a string
     assert (config.name, config.method, config.model) == ("quick", "lora", "smollm2-135m")
     assert config.learning_rate == 1.0 and isinstance(config.learning_rate, float)
     assert (config.lora.r, config.lora.alpha, config.lora.target_modules) == (8, 64, ["all-linear"])
@@ -34,6 +35,7 @@ def test_a_config_loads_typed_with_defaults_and_dotted_overrides(tmp_path: Path)
         ("name: x\nlearning_rte: 1e-4\n", [], r"unknown key\(s\) \['learning_rte'\]"),
         ("name: x\n", ["lora.rank=8"], r"unknown key\(s\) \['rank'\]"),
         ("name: x\n", ["batch_size=eight"], "batch_size must be int"),
+        ("name: x\n", ["learning_rate=fast"], "learning_rate must be float"),
         ("name: x\n", ["method=sft"], "method must be one of"),
         ("name: x\nmethod: qlora\n", [], "set quant.load_in_4bit: true"),
         ("name: x\nquant:\n  load_in_4bit: true\n", [], "use method qlora"),
@@ -92,3 +94,13 @@ def test_a_run_on_a_tiny_llama_saves_a_loadable_adapter_and_its_manifest(method:
     adapted = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), tmp_path / "run")
     trained = "prompt_encoder" if method == "prompt_tuning" else "lora_"
     assert sum(p.numel() for n, p in adapted.named_parameters() if trained in n) > 0
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).resolve().parents[1].glob("trainers/configs/*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads_and_comments_every_knob(path: Path) -> None:
+    import re
+
+    config = load_config(path)
+    assert config.name == path.stem
+    bare = [line for line in path.read_text().splitlines() if re.match(r"^\s*[a-z_0-9]+: \S", line) and "#" not in line and not line.startswith("name:")]
+    assert bare == []

@@ -162,6 +162,12 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         return [_coerce(args[0], item, f"{where}[{i}]") for i, item in enumerate(value)]
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str):
+        # YAML 1.1 reads 1e-3 (no dot) as a string; it is plainly meant as a number.
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{where} must be float, got {value!r}") from None
     if hint in (int, float, str, bool) and (type(value) is not hint):
         raise ConfigError(f"{where} must be {hint.__name__}, got {value!r}")
     return value
