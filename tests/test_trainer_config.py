@@ -94,6 +94,9 @@ def test_a_run_on_a_tiny_llama_saves_a_loadable_adapter_and_its_manifest(method:
     adapted = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), tmp_path / "run")
     trained = "prompt_encoder" if method == "prompt_tuning" else "lora_"
     assert sum(p.numel() for n, p in adapted.named_parameters() if trained in n) > 0
+    prompt = AutoTokenizer.from_pretrained(tmp_path / "run")("Question: time?", return_tensors="pt")
+    generated = adapted.generate(**prompt, max_new_tokens=3, min_new_tokens=3, do_sample=False)
+    assert generated.shape[1] == prompt["input_ids"].shape[1] + 3
 
 
 @pytest.mark.parametrize("path", sorted(Path(__file__).resolve().parents[1].glob("trainers/configs/*.yaml")), ids=lambda p: p.name)

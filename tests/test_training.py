@@ -232,3 +232,17 @@ def test_call_tokens_are_added_trained_saved_and_used_by_evaluation(tiny_llama_d
     doc = json.loads((run.out_dir / "samples_fcbench_simple.jsonl").read_text().splitlines()[0])["doc"]
     assert doc["completion"].startswith(CALL_TOKENS[0]) and doc["completion"].endswith(CALL_TOKENS[1])
     assert doc["prompt"].count(CALL_TOKENS[1]) == 1  # the shot's answer is wrapped too
+
+
+def test_cpu_attention_flops_are_counted_by_hand() -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from trainers.perf import _register_cpu_attention_flops
+
+    _register_cpu_attention_flops()
+    q = torch.randn(2, 9, 64, 32, requires_grad=True)
+    k, v = (torch.randn(2, 3, 64, 32, requires_grad=True) for _ in range(2))  # grouped-query: 3 key heads
+    with FlopCounterMode(display=False) as counter:
+        torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True).sum().backward()
+    # Forward QK^T and PV, backward four matmuls: 6 of 2*b*h*s_q*s_k*d.
+    assert counter.get_total_flops() == 6 * 2 * 2 * 9 * 64 * 64 * 32
