@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from benchmark.record import read_records
 from trainers.config import ConfigError, TrainConfig
 from trainers.slurm import SlurmSettings, slurm_script
 from trainers.sweep import grid_points, point_name
-from trainers.train import SoftPromptSlot, _dataset, last_complete_checkpoint, peft_config, sft_args, sft_trainer_class
+from trainers.train import SoftPromptSlot, last_complete_checkpoint, peft_config, sft_args, sft_dataset, sft_trainer_class
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,11 +42,10 @@ def tiny_trainer(model_dir: Path, data_dir: Path, out: Path, *, bf16: bool = Fal
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     records, _ = read_records(data_dir / "train.jsonl")
     rows = [{"prompt": r.prompt, "completion": r.completion} for r in (render(record, "chat", tokenizer) for record in records[:8])]
-    args = sft_args(config, out, learning_rate=1e-3, max_steps=2, bf16=bf16, use_cpu=True)
-    args.train_sampling_strategy = "sequential"
+    args = replace(sft_args(config, out, learning_rate=1e-3, max_steps=2, bf16=bf16, use_cpu=True), train_sampling_strategy="sequential")
     model = AutoModelForCausalLM.from_pretrained(model_dir)
-    trainer = sft_trainer_class()(model=model, args=args, processing_class=tokenizer, train_dataset=_dataset(rows),
-                                      eval_dataset=_dataset(rows[:2]), peft_config=peft_config(config, tokenizer))
+    trainer = sft_trainer_class()(model=model, args=args, processing_class=tokenizer, train_dataset=sft_dataset(rows),
+                                      eval_dataset=sft_dataset(rows[:2]), peft_config=peft_config(config, tokenizer))
     return trainer, tokenizer, records[:8]
 
 
@@ -246,3 +246,23 @@ def test_cpu_attention_flops_are_counted_by_hand() -> None:
         torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True).sum().backward()
     # Forward QK^T and PV, backward four matmuls: 6 of 2*b*h*s_q*s_k*d.
     assert counter.get_total_flops() == 6 * 2 * 2 * 9 * 64 * 64 * 32
+
+
+def test_the_speed_benchmark_times_both_trainers_on_the_same_rows(tiny_llama_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from trainers.perf import StepClock, _trainer, step_flops
+    from trainers.train import load_rows
+
+    config = TrainConfig(name="tiny", model=str(tiny_llama_dir), train_file=str(data_dir / "train.jsonl"), batch_size=2, max_length=4096)
+    rows = load_rows(config.train_file, "chat", AutoTokenizer.from_pretrained(tiny_llama_dir), config.max_length, 8).rows
+    for plain in (True, False):
+        clock = StepClock()
+        trainer = _trainer(config, rows, tmp_path / str(plain), clock, plain_defaults=plain, steps=2)
+        trainer.train()
+        assert len(clock.marks) == 3 and clock.tokens_per_second() > 0
+        assert trainer.args.gradient_checkpointing is plain and trainer.args.eval_strategy == "no"
+    flops, seconds, tokens = step_flops(trainer)
+    adapted_weights = sum(p.numel() for n, p in trainer.model.named_parameters() if n.endswith("base_layer.weight"))
+    # At least the adapted layers' matmuls: 2 FLOPs per weight and token forward, 2 more backward.
+    assert seconds > 0 and tokens > 0 and flops >= 4 * adapted_weights * tokens

@@ -40,7 +40,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from benchmark.prompt import default_encoding
 from models.registry import preferred_dtype, resolve_model
 from trainers.config import TrainConfig, load_config
-from trainers.train import _dataset, _load_rows, peft_config, sft_args, sft_trainer_class
+from trainers.train import load_rows, peft_config, sft_args, sft_dataset, sft_trainer_class
 
 GOAL_RATIO = 1.5
 GOAL_PEAK_FRACTION = 0.40
@@ -85,14 +85,13 @@ def _trainer(config: TrainConfig, rows: list[dict[str, str]], out: Path, clock: 
                          per_device_train_batch_size=config.batch_size, use_cpu=not torch.cuda.is_available(), **common)
         lora = replace(config.lora, dropout=0.05)
     else:
-        args = sft_args(config, out, learning_rate=config.learning_rate, max_steps=steps + 1, bf16=dtype == "bfloat16", use_cpu=not torch.cuda.is_available())
-        for key, value in common.items():
-            setattr(args, key, value)
+        recipe = sft_args(config, out, learning_rate=config.learning_rate, max_steps=steps + 1, bf16=dtype == "bfloat16", use_cpu=not torch.cuda.is_available())
+        args = replace(recipe, load_best_model_at_end=False, **common)  # timing only: no evaluation, no checkpoints
         lora = config.lora
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
     trainer_class = SFTTrainer if plain_defaults else sft_trainer_class()
-    return trainer_class(model=model, args=args, processing_class=tokenizer, train_dataset=_dataset(rows),
+    return trainer_class(model=model, args=args, processing_class=tokenizer, train_dataset=sft_dataset(rows),
                       peft_config=peft_config(replace(config, lora=lora), tokenizer), callbacks=[clock])
 
 
@@ -107,7 +106,7 @@ def _register_cpu_attention_flops() -> None:
     from torch.utils.flop_counter import register_flop_formula
 
     aten = torch.ops.aten
-    if aten._scaled_dot_product_flash_attention_for_cpu.default in torch.utils.flop_counter.flop_registry:
+    if aten._scaled_dot_product_flash_attention_for_cpu in torch.utils.flop_counter.flop_registry:  # once per process
         return
     register_flop_formula(aten._scaled_dot_product_flash_attention_for_cpu)(
         lambda query_shape, key_shape, *args, out_shape=None, **kwargs: _attention_flops(query_shape, key_shape, matmuls=2))
@@ -144,7 +143,7 @@ def main() -> None:
     config = load_config(args.config)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(config.model))
     encoding = config.prompt_encoding or default_encoding(tokenizer)
-    rows = _load_rows(config.train_file, encoding, tokenizer, config.max_length, args.rows).rows
+    rows = load_rows(config.train_file, encoding, tokenizer, config.max_length, args.rows).rows
     speeds: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for label, plain in (("plain TRL defaults", True), ("fcbench recipe", False)):

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,7 @@ def lm_head_on_labelled_positions_only() -> Iterator[None]:
         trl_utils._use_triton = original
 
 
+@cache
 def sft_trainer_class(*, full_logits_loss: bool = False) -> type:
     """TRL's ``SFTTrainer``, made fast on a CPU without changing what it computes:
 
@@ -140,7 +142,7 @@ def virtual_tokens(config: TrainConfig) -> int:
     return config.prompt_tuning.num_virtual_tokens if config.method in ("prompt_tuning", "promot") else 0
 
 
-def _load_rows(path: str, encoding: Any, tokenizer: Any, max_length: int, limit: int | None, call_tokens: bool = False) -> PreparedData:
+def load_rows(path: str, encoding: Any, tokenizer: Any, max_length: int, limit: int | None, call_tokens: bool = False) -> PreparedData:
     records, problems = read_records(path)
     if problems:
         raise ConfigError(f"{path} has {len(problems)} unreadable record(s), first {problems[0]}; run fcbench validate")
@@ -185,7 +187,7 @@ def sft_args(config: TrainConfig, output_dir: Path, *, learning_rate: float, max
     )
 
 
-def _dataset(rows: list[dict[str, str]], prefix: str = "") -> Any:
+def sft_dataset(rows: list[dict[str, str]], prefix: str = "") -> Any:
     import datasets
 
     return datasets.Dataset.from_list([{"prompt": prefix + row["prompt"], "completion": row["completion"]} for row in rows])
@@ -260,8 +262,8 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
         tokenizer.add_tokens(list(CALL_TOKENS), special_tokens=True)
     encoding = config.prompt_encoding or default_encoding(tokenizer)
     room = config.max_length - virtual_tokens(config)
-    train_data = _load_rows(config.train_file, encoding, tokenizer, room, config.max_train_records, config.add_call_tokens)
-    validation_data = _load_rows(config.validation_file, encoding, tokenizer, room, config.max_validation_records, config.add_call_tokens)
+    train_data = load_rows(config.train_file, encoding, tokenizer, room, config.max_train_records, config.add_call_tokens)
+    validation_data = load_rows(config.validation_file, encoding, tokenizer, room, config.max_validation_records, config.add_call_tokens)
     if not train_data.rows:
         raise ConfigError(f"{config.train_file}: no record fits in max_length {config.max_length}")
 
@@ -284,7 +286,7 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
         args = sft_args(config, folder / "checkpoints", learning_rate=learning_rate, max_steps=max_steps, bf16=dtype == "bfloat16", use_cpu=use_cpu)
         trainer = sft_trainer_class(full_logits_loss=config.add_call_tokens)(
             model=model, args=args, processing_class=tokenizer, peft_config=peft_config(config, tokenizer, method),
-            train_dataset=_dataset(train_data.rows, prefix), eval_dataset=_dataset(validation_data.rows, prefix),
+            train_dataset=sft_dataset(train_data.rows, prefix), eval_dataset=sft_dataset(validation_data.rows, prefix),
             callbacks=[EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)],
         )
         return _run_stage(trainer, folder / "checkpoints", resume)
