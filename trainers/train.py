@@ -193,13 +193,18 @@ def sft_dataset(rows: list[dict[str, str]], prefix: str = "") -> Any:
     return datasets.Dataset.from_list([{"prompt": prefix + row["prompt"], "completion": row["completion"]} for row in rows])
 
 
+def _checkpoint_step(path: str | Path) -> int:
+    """``.../checkpoint-75`` -> 75."""
+    return int(Path(path).name.rsplit("-", 1)[-1])
+
+
 def last_complete_checkpoint(folder: Path) -> str | None:
     """The newest ``checkpoint-N`` that holds its trainer state, which the Trainer writes last: a
     run killed while saving leaves a partial folder, and resuming goes back one interval."""
     if not folder.is_dir():
         return None
-    complete = [path for path in folder.glob("checkpoint-*") if path.name.split("-")[-1].isdigit() and (path / "trainer_state.json").is_file()]
-    return str(max(complete, key=lambda path: int(path.name.split("-")[-1]))) if complete else None
+    complete = [path for path in folder.glob("checkpoint-*") if path.name.rsplit("-", 1)[-1].isdigit() and (path / "trainer_state.json").is_file()]
+    return str(max(complete, key=_checkpoint_step)) if complete else None
 
 
 def _run_stage(trainer: Any, checkpoints: Path, resume: bool) -> StageResult:
@@ -213,7 +218,7 @@ def _run_stage(trainer: Any, checkpoints: Path, resume: bool) -> StageResult:
         train_seconds=output.metrics.get("train_runtime", 0.0),
         resumed_from=last,
         # Steps run by this process: train_runtime does not cover those before a resume.
-        examples_seen=(state.global_step - (int(Path(last).name.split("-")[-1]) if last else 0)) * trainer.args.per_device_train_batch_size * trainer.args.gradient_accumulation_steps * trainer.args.world_size,
+        examples_seen=(state.global_step - (_checkpoint_step(last) if last else 0)) * trainer.args.per_device_train_batch_size * trainer.args.gradient_accumulation_steps * trainer.args.world_size,
         best_checkpoint=state.best_model_checkpoint,
         best_eval_loss=state.best_metric,
         loss_curve=[{"step": h["step"], "loss": h["loss"]} for h in history if "loss" in h],
@@ -254,6 +259,7 @@ def _placeholder(tokenizer: Any) -> tuple[int, str]:
 def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainResult:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, EarlyStoppingCallback
+
     started = time.perf_counter()
     torch.manual_seed(config.seed)
     model_dir = resolve_model(config.model)
