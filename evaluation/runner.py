@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.frozen import FrozenBenchmark, frozen_benchmark
-from benchmark.prompt import Encoding
+from benchmark.prompt import PROMPT_FORMAT_VERSION, Encoding
 from benchmark.provenance import git_commit, library_versions, sha256_tree
 from benchmark.scoring import SCORING_VERSION, ScoreReport, score_files, write_report
 from models.registry import DEFAULT_MODEL, describe, preferred_dtype, resolve_model
@@ -186,6 +186,7 @@ def _summary(cfg: EvalConfig, model_args: dict[str, Any], adapter_sha256: str | 
         "adapter": {"path": str(cfg.adapter), "sha256": adapter_sha256} if cfg.adapter else None,
         "fewshot": cfg.fewshot,
         "prompt_format": prompt_formats[0] if len(prompt_formats) == 1 else prompt_formats,
+        "prompt_format_version": PROMPT_FORMAT_VERSION,
         "benchmark": {"name": frozen.name, "version": frozen.version, "sha256": frozen.sha256},
         "tasks": list(cfg.tasks),
         "task_versions": results.get("versions", {}),

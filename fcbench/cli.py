@@ -13,6 +13,8 @@ from rich.table import Table
 
 from benchmark.metrics import METRICS, Estimate
 from benchmark.scoring import ScoreReport, score_files, write_report
+from fcbench import board
+from leaderboard.store import DEFAULT_DB, opened, record_results
 
 app = typer.Typer(
     help="fcbench: tune and judge LLM function calling.",
@@ -198,8 +200,11 @@ def evaluate(
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse this candidate's earlier answers to identical prompts.")] = True,
     results_dir: Annotated[Path, typer.Option("--results", help="Results go to RESULTS/<candidate>/.")] = Path("results"),
     name: Annotated[str | None, typer.Option("--name", help="Candidate name (default <model>[+<adapter>]-<K>shot).")] = None,
+    leaderboard_db: Annotated[Path, typer.Option("--db", help="Record the evaluation in this leaderboard database.")] = DEFAULT_DB,
+    record: Annotated[bool, typer.Option("--record/--no-record", help="Record the evaluation in the leaderboard.")] = True,
 ) -> None:
-    """Evaluate a model (and adapter) on the held-out benchmark through lm-evaluation-harness."""
+    """Evaluate a model (and adapter) on the held-out benchmark through lm-evaluation-harness,
+    and record it in the leaderboard."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from evaluation.runner import EvalConfig, run_eval
@@ -231,6 +236,10 @@ def evaluate(
         f"{s['dtype']}, batch {s['batch_size']}; [{style}]{truncated} prompt(s) left-truncated[/]"
     )
     console.print(f"wrote [bold]{run.out_dir}[/] (results.json, scores.json, items.jsonl, predictions.jsonl, samples_*.jsonl)")
+    if record:
+        with opened(leaderboard_db) as conn:
+            evaluation_id = record_results(conn, run.out_dir)
+        console.print(f"recorded as evaluation #{evaluation_id} in [bold]{leaderboard_db}[/]")
 
 
 @contextmanager
@@ -314,6 +323,13 @@ def sweep(
                 console.print(f"{cfg.name}: finished already, skipped")
                 continue
             _print_run(run_training(cfg, out_dir, resume=resume))
+
+
+app.command("record")(board.record)
+app.command("leaderboard")(board.leaderboard)
+app.command("compare")(board.compare_command)
+app.command("check")(board.check)
+app.command("report")(board.report)
 
 
 if __name__ == "__main__":

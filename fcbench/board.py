@@ -1,0 +1,239 @@
+"""The leaderboard commands: ``record``, ``leaderboard``, ``compare``, ``check`` and ``report``.
+
+They read the SQLite store (``leaderboard/store.py``) that ``fcbench eval`` writes into, and
+are registered on the ``fcbench`` app in ``fcbench/cli.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from benchmark.metrics import METRICS, Estimate
+from leaderboard.compare import GATED_METRICS, Comparison, Ranked, VersionMismatch, compare, rank, regressions, require_same_versions
+from leaderboard.stats import PairedDifference, format_p, verdict_text
+from leaderboard.store import DEFAULT_DB, Evaluation, StoreError, evaluations, item_results, latest_per_candidate, opened, record_results, resolve
+
+console = Console()
+err_console = Console(stderr=True)
+
+DbOption = Annotated[Path, typer.Option("--db", help="The leaderboard database (SQLite).")]
+CANNOT_CHECK = 2
+"""Exit status when a command cannot answer (unknown candidate, incomparable versions):
+distinct from ``check``'s 1 = regressed."""
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[red]{message}[/]", highlight=False)
+    return typer.Exit(CANNOT_CHECK)
+
+
+def _percent(est: Estimate | None) -> str:
+    return "–" if est is None else f"{100 * est.mean:.1f} ({100 * est.low:.0f}–{100 * est.high:.0f})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Selecting the evaluations to rank
+
+
+def select_ranked(conn: sqlite3.Connection, benchmark: str, version: str | None, across_versions: bool, metric: str) -> list[Ranked]:
+    """The newest evaluation of each candidate on the benchmark, ranked; refuses mixed versions."""
+    evals = [ev for ev in evaluations(conn, benchmark) if version is None or ev.benchmark_version == version]
+    latest = latest_per_candidate(evals)
+    require_same_versions(latest, across_versions)
+    return rank(conn, latest, metric)
+
+
+def leaderboard_table(ranked: Sequence[Ranked], metric: str, title: str) -> Table:
+    groups = [g for g in dict.fromkeys(g for r in ranked for g in r.estimates) if g != "overall" and not g.startswith("split:")]
+    table = Table(title=title, caption=f"{metric} in % with 95 % CI, overall and per category; every metric is in fcbench report", caption_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("candidate / provenance", overflow="fold", min_width=30)
+    table.add_column(metric, justify="right", style="bold")
+    for g in groups:
+        table.add_column(g, justify="right")
+    table.add_column("n", justify="right")
+    for r in ranked:
+        name = Text(r.evaluation.candidate, style="bold")
+        name.append(f"\n{r.evaluation.provenance()}", style="dim")
+        table.add_row(
+            str(r.rank), name, _percent(r.score(metric)), *(_percent(r.score(metric, g)) for g in groups), str(r.evaluation.n_items),
+        )
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+
+
+def record(
+    results: Annotated[list[Path], typer.Argument(exists=True, file_okay=False, help="Results folders written by fcbench eval.")],
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Record evaluations made earlier (fcbench eval records its own automatically)."""
+    with opened(db) as conn:
+        for folder in results:
+            try:
+                evaluation_id = record_results(conn, folder)
+            except (StoreError, KeyError, json.JSONDecodeError) as err:
+                raise _fail(f"{folder}: {err}") from err
+            console.print(f"recorded [bold]{folder}[/] as evaluation #{evaluation_id} in {db}")
+
+
+def leaderboard(
+    benchmark: Annotated[str, typer.Option("--benchmark", help="Benchmark name (fcbench, bfcl-v4, ...).")] = "fcbench",
+    metric: Annotated[str, typer.Option("--metric", help=f"Rank by: {', '.join(METRICS)}.")] = "exact_match",
+    version: Annotated[str | None, typer.Option("--version", help="Only this benchmark version (e.g. v1).")] = None,
+    across_versions: Annotated[bool, typer.Option("--across-versions", help="Rank evaluations on different versions together anyway.")] = False,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Rank every candidate's newest evaluation, with CIs, per-category columns and provenance."""
+    if metric not in METRICS:
+        raise typer.BadParameter(f"--metric must be one of {', '.join(METRICS)}, not {metric!r}")
+    with opened(db) as conn:
+        try:
+            ranked = select_ranked(conn, benchmark, version, across_versions, metric)
+        except VersionMismatch as err:
+            raise _fail(str(err)) from err
+    if not ranked:
+        raise _fail(f"no evaluations of {benchmark!r} in {db} yet: run fcbench eval (or make bench)")
+    versions = ranked[0].evaluation.versions_text() if not across_versions else "mixed versions"
+    console.print(leaderboard_table(ranked, metric, f"{benchmark} leaderboard by {metric} ({versions})"))
+
+
+def comparison_table(c: Comparison) -> Table:
+    a, b = c.a.candidate, c.b.candidate
+    table = Table(title=f"B − A: A = {a} (#{c.a.id}), B = {b} (#{c.b.id}), {c.shared} shared items", caption="points; 95 % CI from a paired bootstrap; p: exact McNemar (0/1 metrics) or paired permutation (arg_f1)", caption_justify="left")
+    for column in ("metric", "group", "n", "A", "B", "B − A", "95 % CI", "p", "won/lost"):
+        table.add_column(column, justify="left" if column in ("metric", "group") else "right")
+    for d in c.differences:
+        style = ("green" if d.difference > 0 else "red") if d.significant() else None
+        table.add_row(
+            d.metric, d.group, str(d.n), f"{100 * d.a_mean:.1f}", f"{100 * d.b_mean:.1f}", Text(f"{100 * d.difference:+.1f}", style=style or ""),
+            f"[{100 * d.low:.1f}, {100 * d.high:.1f}]", format_p(d.p_value), f"{d.wins}/{d.losses}" if d.wins is not None else "",
+        )
+    return table
+
+
+def _resolve_pair(conn: sqlite3.Connection, a: str, b: str, benchmark: str | None) -> tuple[Evaluation, Evaluation]:
+    try:
+        return resolve(conn, a, benchmark), resolve(conn, b, benchmark)
+    except StoreError as err:
+        raise _fail(str(err)) from err
+
+
+def _compare_or_fail(conn: sqlite3.Connection, ev_a: Evaluation, ev_b: Evaluation, across_versions: bool) -> Comparison:
+    try:
+        comparison = compare(conn, ev_a, ev_b, across_versions=across_versions)
+    except VersionMismatch as err:
+        raise _fail(str(err)) from err
+    if comparison.shared == 0:
+        raise _fail(f"{ev_a.candidate} and {ev_b.candidate} share no scored items: nothing to compare")
+    if comparison.only_a or comparison.only_b:
+        err_console.print(f"[yellow]compared on the {comparison.shared} items both scored; {comparison.only_a} only in A, {comparison.only_b} only in B are left out[/]")
+    return comparison
+
+
+def compare_command(
+    a: Annotated[str, typer.Argument(help="Candidate name (its newest evaluation) or #<evaluation id>.")],
+    b: Annotated[str, typer.Argument(help="Candidate name or #<evaluation id>.")],
+    benchmark: Annotated[str | None, typer.Option("--benchmark", help="Look candidates up on this benchmark.")] = "fcbench",
+    across_versions: Annotated[bool, typer.Option("--across-versions", help="Compare across benchmark/prompt/scoring versions anyway.")] = False,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """B − A per metric and category on the shared items: paired bootstrap CI, exact McNemar."""
+    with opened(db) as conn:
+        ev_a, ev_b = _resolve_pair(conn, a, b, benchmark)
+        comparison = _compare_or_fail(conn, ev_a, ev_b, across_versions)
+    console.print(comparison_table(comparison))
+    for metric in METRICS:
+        d = comparison.overall(metric)
+        if d is not None:
+            console.print(verdict_text(d, ev_a.candidate, ev_b.candidate), highlight=False, soft_wrap=True)
+
+
+def check(
+    baseline: Annotated[str, typer.Option("--baseline", help="Candidate name or #<evaluation id>: the reference.")],
+    candidate: Annotated[str, typer.Option("--candidate", help="Candidate name or #<evaluation id>: the change under test.")],
+    max_drop: Annotated[float, typer.Option("--max-drop", min=0.0, max=1.0, help="Allowed drop as a fraction (0.01 = one point).")] = 0.01,
+    metrics: Annotated[list[str] | None, typer.Option("--metric", help=f"Gated metric, repeatable (default {', '.join(GATED_METRICS)}).")] = None,
+    alpha: Annotated[float, typer.Option("--alpha", min=0.0, max=1.0, help="A drop counts only when its paired p-value is below this.")] = 0.05,
+    benchmark: Annotated[str | None, typer.Option("--benchmark")] = "fcbench",
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Regression gate: exit 1 when the candidate is significantly worse than the baseline by
+    more than --max-drop on a gated metric (overall or in any category), else 0."""
+    gated = tuple(metrics or GATED_METRICS)
+    unknown = [m for m in gated if m not in METRICS]
+    if unknown:
+        raise typer.BadParameter(f"unknown metric(s) {unknown}; known: {', '.join(METRICS)}")
+    with opened(db) as conn:
+        ev_a, ev_b = _resolve_pair(conn, baseline, candidate, benchmark)
+        comparison = _compare_or_fail(conn, ev_a, ev_b, across_versions=False)
+    regressed = regressions(comparison, gated, max_drop, alpha)
+    if not regressed:
+        console.print(f"[green]pass[/]: {ev_b.candidate} is not significantly worse than {ev_a.candidate} by more than {100 * max_drop:.1f} points on {', '.join(gated)} ({comparison.shared} items)")
+        return
+    console.print(f"[bold red]regression[/]: {ev_b.candidate} against {ev_a.candidate}, {len(regressed)} gated result(s) dropped:")
+    for d in regressed:
+        console.print(f"  {_regression_line(d)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _regression_line(d: PairedDifference) -> str:
+    return f"{d.metric} on {d.group} ({d.n} items): {100 * d.a_mean:.1f} -> {100 * d.b_mean:.1f}, {100 * d.difference:+.1f} points, 95 % CI [{100 * d.low:.1f}, {100 * d.high:.1f}], {format_p(d.p_value)}"
+
+
+def report(
+    out: Annotated[Path, typer.Option("--out", help="Folder for index.html and charts/*.png.")] = Path("report"),
+    benchmark: Annotated[str, typer.Option("--benchmark")] = "fcbench",
+    metric: Annotated[str, typer.Option("--metric")] = "exact_match",
+    candidate: Annotated[str | None, typer.Option("--candidate", help="Whose failures to browse (default: the best).")] = None,
+    version: Annotated[str | None, typer.Option("--version")] = None,
+    across_versions: Annotated[bool, typer.Option("--across-versions")] = False,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Write a static HTML report (opens from disk) with the table, charts and a failure browser."""
+    page = write_report_from_db(db, out, benchmark, metric, candidate, version, across_versions)
+    console.print(f"wrote [bold]{page}[/] and its charts")
+
+
+def write_report_from_db(db: Path, out: Path, benchmark: str, metric: str, candidate: str | None, version: str | None = None, across_versions: bool = False) -> Path:
+    from leaderboard.report import failures_of, write_report
+
+    with opened(db) as conn:
+        try:
+            ranked = select_ranked(conn, benchmark, version, across_versions, metric)
+        except VersionMismatch as err:
+            raise _fail(str(err)) from err
+        if not ranked:
+            raise _fail(f"no evaluations of {benchmark!r} in {db} yet")
+        browsed = next((r.evaluation for r in ranked if r.evaluation.candidate == candidate), None) if candidate else ranked[0].evaluation
+        if browsed is None:
+            raise _fail(f"{candidate!r} is not on the {benchmark} leaderboard; candidates: {', '.join(r.evaluation.candidate for r in ranked)}")
+        failures = failures_of(item_results(conn, browsed.id), _questions(browsed))
+    result = write_report(ranked, out, metric=metric, failures_candidate=browsed.candidate, failures=failures, title=f"fcbench report: {benchmark}")
+    return result.page
+
+
+def _questions(ev: Evaluation) -> dict[str, tuple[str, str]]:
+    """id -> (question, gold JSON) from the committed benchmark the evaluation ran on."""
+    from benchmark.frozen import frozen_benchmark
+    from benchmark.record import read_records
+
+    try:
+        frozen = frozen_benchmark(ev.benchmark_version)
+    except ValueError:
+        return {}
+    if frozen.name != ev.benchmark or frozen.sha256 != ev.benchmark_sha256:
+        return {}
+    records, _ = read_records(frozen.path)
+    return {r.id: (r.question, json.dumps(r.raw.get("output"), ensure_ascii=False)) for r in records}

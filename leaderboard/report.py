@@ -1,0 +1,184 @@
+"""``fcbench report``: a static HTML page (opens from disk, no server) and its charts as PNG.
+
+The page holds the ranked table with each candidate's provenance, per-category bars with 95 %
+CI whiskers, the seen-vs-unseen-function split, the loss curves of every trained candidate,
+and a failure browser (question, gold, output, verdict) for one candidate. The charts are
+plain PNG files next to the page, so they can be pasted anywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: render to files
+import matplotlib.pyplot as plt  # noqa: E402
+from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: E402
+
+from benchmark.metrics import METRICS  # noqa: E402
+from leaderboard.compare import Ranked  # noqa: E402
+from leaderboard.store import ItemResult  # noqa: E402
+
+TEMPLATES = Path(__file__).parent / "templates"
+CHART_METRICS: tuple[str, ...] = ("exact_match", "schema_valid", "arg_f1")
+"""One per-category chart each."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One item the browsed candidate did not get exactly right."""
+
+    item_id: str
+    category: str
+    split: str | None
+    verdict: str
+    messages: list[str]
+    question: str
+    gold: str
+    output: str
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    page: Path
+    charts: list[Path]
+    failures: int
+
+
+def failures_of(items: Mapping[str, ItemResult], questions: Mapping[str, tuple[str, str]]) -> list[Failure]:
+    """Items not exactly right, with question and gold (``questions``: id -> (question, gold))."""
+    return [
+        Failure(item.item_id, item.category, item.split, item.verdict, item.messages, *questions.get(item.item_id, ("(not in this benchmark version)", "")), item.output or "")
+        for item in items.values() if item.metrics.get("exact_match", 0.0) < 1.0
+    ]
+
+
+def write_report(ranked: Sequence[Ranked], out_dir: Path, *, metric: str, failures_candidate: str | None, failures: Sequence[Failure], title: str) -> Report:
+    """Write ``index.html`` and ``charts/*.png`` under ``out_dir``."""
+    charts_dir = out_dir / "charts"
+    charts_dir.mkdir(parents=True, exist_ok=True)
+    charts: list[tuple[str, Path]] = []
+    groups = _groups(ranked, splits=False)
+    for chart_metric in CHART_METRICS:
+        path = charts_dir / f"categories_{chart_metric}.png"
+        if _bar_chart(ranked, groups, chart_metric, path, f"{chart_metric} by category (95 % CI)"):
+            charts.append((f"{chart_metric} by category", path))
+    split_groups = _groups(ranked, splits=True)
+    split_path = charts_dir / f"split_{metric}.png"
+    if split_groups and _bar_chart(ranked, split_groups, metric, split_path, f"{metric}: functions seen in training vs unseen (95 % CI)"):
+        charts.append((f"{metric}: seen vs unseen functions", split_path))
+    loss_path = charts_dir / "loss_curves.png"
+    if _loss_chart(ranked, loss_path):
+        charts.append(("training and validation loss", loss_path))
+
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+    rows = [_row(r, metric, groups) for r in ranked]
+    html = env.get_template("report.html").render(
+        title=title, metric=metric, groups=groups, metrics=METRICS, rows=rows,
+        charts=[(caption, path.relative_to(out_dir).as_posix()) for caption, path in charts],
+        failures_candidate=failures_candidate, failures=failures,
+        verdicts=sorted({f.verdict for f in failures}), categories=sorted({f.category for f in failures}),
+    )
+    page = out_dir / "index.html"
+    page.write_text(html, encoding="utf-8")
+    return Report(page, [path for _, path in charts], len(failures))
+
+
+def _groups(ranked: Sequence[Ranked], *, splits: bool) -> list[str]:
+    seen: dict[str, None] = {}
+    for r in ranked:
+        for group in r.estimates:
+            if group.startswith("split:") == splits:
+                seen.setdefault(group)
+    return list(seen)
+
+
+def _percent(value: float) -> str:
+    return "–" if math.isnan(value) else f"{100 * value:.1f}"
+
+
+def _row(r: Ranked, metric: str, groups: Sequence[str]) -> dict[str, Any]:
+    ev = r.evaluation
+    overall = r.estimates.get("overall", {})
+    return {
+        "rank": r.rank,
+        "candidate": ev.candidate,
+        "evaluation": ev.id,
+        "method": ev.method,
+        "fewshot": ev.fewshot,
+        "n": ev.n_items,
+        "score": _cell(overall.get(metric)),
+        "metrics": {m: _cell(overall.get(m)) for m in METRICS},
+        "groups": {g: _cell(r.estimates.get(g, {}).get(metric)) for g in groups},
+        "provenance": ev.provenance(),
+        "versions": ev.versions_text(),
+    }
+
+
+def _cell(est: Any) -> str:
+    if est is None:
+        return "–"
+    return f"{_percent(est.mean)} ({_percent(est.low)}–{_percent(est.high)})"
+
+
+def _bar_chart(ranked: Sequence[Ranked], groups: Sequence[str], metric: str, path: Path, title: str) -> bool:
+    """Grouped bars: one group of bars per category, one bar per candidate, CI whiskers."""
+    present = [r for r in ranked if any(metric in r.estimates.get(g, {}) for g in groups)]
+    if not present or not groups:
+        return False
+    width = 0.8 / len(present)
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.4 * len(groups) + 0.3 * len(present)), 4.2), dpi=100)
+    for i, r in enumerate(present):
+        means, lows, highs = [], [], []
+        for g in groups:
+            est = r.estimates.get(g, {}).get(metric)
+            mean = est.mean if est else math.nan
+            means.append(100 * mean)
+            # max(0, ...): a Wilson bound can sit a rounding error on the wrong side of 0 or 1
+            lows.append(max(0.0, 100 * (mean - est.low)) if est else 0.0)
+            highs.append(max(0.0, 100 * (est.high - mean)) if est else 0.0)
+        xs = [j + (i - (len(present) - 1) / 2) * width for j in range(len(groups))]
+        ax.bar(xs, means, width, yerr=[lows, highs], capsize=3, label=r.evaluation.candidate)
+    ax.set_xticks(range(len(groups)), [g.removeprefix("split:") for g in groups])
+    ax.set_ylim(0, 100)
+    ax.set_ylabel(f"{metric} (%)")
+    ax.set_title(title)
+    _save(fig, ax, path)
+    return True
+
+
+def _save(fig: Any, ax: Any, path: Path) -> None:
+    # The legend goes under the plot, where long candidate names do not squeeze the axes.
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _loss_chart(ranked: Sequence[Ranked], path: Path) -> bool:
+    """Training loss (lines) and validation loss (dots) per step, one colour per adapter."""
+    curves = [(r.evaluation.candidate, m) for r in ranked if (m := r.evaluation.manifest()) and m.get("loss_curve")]
+    if not curves:
+        return False
+    fig, ax = plt.subplots(figsize=(8, 4.2), dpi=100)
+    drawn: set[str] = set()
+    for candidate, manifest in curves:
+        name = manifest.get("name", candidate)
+        if name in drawn:  # one adapter evaluated 0-shot and 3-shot: one curve
+            continue
+        drawn.add(name)
+        train = manifest["loss_curve"]
+        (line,) = ax.plot([p["step"] for p in train], [p["loss"] for p in train], label=f"{name} train")
+        evals = manifest.get("eval_loss_curve") or []
+        if evals:
+            ax.plot([p["step"] for p in evals], [p["eval_loss"] for p in evals], "o--", color=line.get_color(), label=f"{name} validation")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.set_title("loss curves of the trained candidates")
+    _save(fig, ax, path)
+    return True

@@ -1,0 +1,369 @@
+"""The leaderboard store: every evaluation, its provenance, its metrics and its per-item results,
+in one SQLite file.
+
+Why SQLite and how it is used:
+- one file, no server, readable by any SQL tool (``sqlite3 leaderboard/leaderboard.db``);
+- WAL journal, so readers never block the writer and a crash mid-write loses nothing committed;
+- each evaluation is written in one ``BEGIN IMMEDIATE`` transaction: two ``fcbench eval``
+  processes finishing at once queue on the write lock (``busy_timeout``) instead of failing,
+  and a reader sees an evaluation whole or not at all;
+- per-item results are kept, so any two evaluations on the same benchmark version can be
+  compared item by item (paired tests), not only by their means.
+
+An evaluation is recorded from its results folder (``results/<candidate>/``, written by
+``fcbench eval``): ``results.json``, ``items.jsonl`` and ``predictions.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmark.jsonl import content_lines
+from benchmark.metrics import Estimate
+
+DEFAULT_DB = Path("leaderboard/leaderboard.db")
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 120_000
+"""How long a writer waits for another one's transaction before giving up."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS evaluations (
+    id                    INTEGER PRIMARY KEY,
+    candidate             TEXT NOT NULL,
+    base_model            TEXT NOT NULL,
+    adapter_path          TEXT,
+    adapter_sha256        TEXT,
+    method                TEXT NOT NULL,          -- base, lora, qlora, prompt_tuning, promot
+    fewshot               INTEGER NOT NULL,
+    item_limit            INTEGER,                -- lm-eval --limit (items per category), NULL = all
+    benchmark             TEXT NOT NULL,
+    benchmark_version     TEXT NOT NULL,
+    benchmark_sha256      TEXT NOT NULL,
+    prompt_format         TEXT NOT NULL,
+    prompt_format_version INTEGER NOT NULL,
+    scoring_version       INTEGER NOT NULL,
+    task_versions         TEXT NOT NULL,          -- JSON: lm-eval task -> version
+    data_sha256           TEXT,                   -- training data of the adapter, from its run.json
+    git_commit            TEXT,
+    n_items               INTEGER NOT NULL,
+    created               TEXT NOT NULL,
+    results_dir           TEXT NOT NULL,
+    summary               TEXT NOT NULL,          -- JSON: results.json's "fcbench" part
+    run_manifest          TEXT                    -- JSON: the adapter's run.json (config, loss curves)
+);
+CREATE INDEX IF NOT EXISTS evaluations_by_candidate ON evaluations (candidate, benchmark, id);
+CREATE TABLE IF NOT EXISTS metrics (
+    evaluation_id INTEGER NOT NULL REFERENCES evaluations (id) ON DELETE CASCADE,
+    grp           TEXT NOT NULL,                  -- overall, a category, or split:<name>
+    metric        TEXT NOT NULL,
+    mean          REAL NOT NULL,
+    low           REAL NOT NULL,
+    high          REAL NOT NULL,
+    n             INTEGER NOT NULL,
+    PRIMARY KEY (evaluation_id, grp, metric)
+);
+CREATE TABLE IF NOT EXISTS items (
+    evaluation_id INTEGER NOT NULL REFERENCES evaluations (id) ON DELETE CASCADE,
+    item_id       TEXT NOT NULL,
+    category      TEXT NOT NULL,
+    split         TEXT,
+    verdict       TEXT NOT NULL,
+    messages      TEXT NOT NULL,                  -- JSON list
+    output        TEXT,                           -- the raw model text
+    PRIMARY KEY (evaluation_id, item_id)
+);
+CREATE TABLE IF NOT EXISTS item_metrics (
+    evaluation_id INTEGER NOT NULL,
+    item_id       TEXT NOT NULL,
+    metric        TEXT NOT NULL,
+    value         REAL NOT NULL,
+    PRIMARY KEY (evaluation_id, item_id, metric),
+    FOREIGN KEY (evaluation_id, item_id) REFERENCES items (evaluation_id, item_id) ON DELETE CASCADE
+);
+"""
+
+
+class StoreError(ValueError):
+    """A results folder that cannot be recorded, or a reference that names no evaluation."""
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """One recorded evaluation (a row of ``evaluations``)."""
+
+    id: int
+    candidate: str
+    base_model: str
+    adapter_path: str | None
+    adapter_sha256: str | None
+    method: str
+    fewshot: int
+    item_limit: int | None
+    benchmark: str
+    benchmark_version: str
+    benchmark_sha256: str
+    prompt_format: str
+    prompt_format_version: int
+    scoring_version: int
+    task_versions: str
+    data_sha256: str | None
+    git_commit: str | None
+    n_items: int
+    created: str
+    results_dir: str
+    summary: str
+    run_manifest: str | None
+
+    @property
+    def versions(self) -> tuple[str, str, int, int]:
+        """What must be equal for two evaluations to be ranked or compared together."""
+        return (self.benchmark, self.benchmark_version, self.prompt_format_version, self.scoring_version)
+
+    def versions_text(self) -> str:
+        return describe_versions(self.versions)
+
+    def manifest(self) -> dict[str, Any] | None:
+        return json.loads(self.run_manifest) if self.run_manifest else None
+
+    def provenance(self) -> str:
+        """One short line: where the candidate came from."""
+        parts = [self.base_model]
+        if self.adapter_path:
+            parts.append(f"{self.method} {self.adapter_path} ({(self.adapter_sha256 or '')[:8]})")
+        parts.append(f"{self.fewshot}-shot")
+        if self.data_sha256:
+            parts.append(f"data {self.data_sha256[:8]}")
+        parts.append(f"{self.prompt_format}")
+        parts.append(f"git {(self.git_commit or 'unknown')[:8]}")
+        parts.append(self.created[:16].replace("T", " "))
+        return ", ".join(parts)
+
+
+def describe_versions(versions: tuple[str, str, int, int]) -> str:
+    benchmark, version, prompt_version, scoring_version = versions
+    return f"{benchmark} {version}, prompt format v{prompt_version}, scoring v{scoring_version}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Opening and writing
+
+
+def connect(path: str | Path = DEFAULT_DB) -> sqlite3.Connection:
+    """Open (creating if needed) the store. Autocommit mode: transactions are explicit."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    with _transaction(conn):
+        _create_schema(conn)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    return conn
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    # executescript() would COMMIT the open transaction first; run the statements one by one.
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE takes the write lock up front, so a second writer waits at the start
+    (busy_timeout) rather than failing half-way with 'database is locked'."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@contextmanager
+def opened(path: str | Path = DEFAULT_DB) -> Iterator[sqlite3.Connection]:
+    with closing(connect(path)) as conn:
+        yield conn
+
+
+def record_results(conn: sqlite3.Connection, results_dir: str | Path) -> int:
+    """Record the evaluation written to ``results_dir`` by ``fcbench eval``; returns its id."""
+    results_dir = Path(results_dir)
+    summary = _read_summary(results_dir)
+    items = _read_jsonl(results_dir / "items.jsonl")
+    outputs = {row["id"]: row["output"] for row in _read_jsonl(results_dir / "predictions.jsonl")}
+    scores = json.loads((results_dir / "scores.json").read_text(encoding="utf-8"))
+    manifest = _run_manifest(summary)
+    metric_names = list(scores["metrics"].get("overall", {}))
+    row = _evaluation_row(summary, manifest, results_dir, len(items))
+    with _transaction(conn):
+        columns = ", ".join(row)
+        cursor = conn.execute(f"INSERT INTO evaluations ({columns}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
+        evaluation_id = int(cursor.lastrowid or 0)
+        conn.executemany(
+            "INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(evaluation_id, group, metric, e["mean"], e["low"], e["high"], e["n"])
+             for group, estimates in scores["metrics"].items() for metric, e in estimates.items()],
+        )
+        conn.executemany(
+            "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(evaluation_id, it["id"], it["category"], it.get("split"), it["verdict"], json.dumps(it.get("messages", [])), outputs.get(it["id"]))
+             for it in items],
+        )
+        conn.executemany(
+            "INSERT INTO item_metrics VALUES (?, ?, ?, ?)",
+            [(evaluation_id, it["id"], metric, float(it[metric])) for it in items for metric in metric_names],
+        )
+    return evaluation_id
+
+
+def _read_summary(results_dir: Path) -> dict[str, Any]:
+    path = results_dir / "results.json"
+    if not path.is_file():
+        raise StoreError(f"{results_dir} holds no results.json: not a folder written by fcbench eval")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["fcbench"]
+    except (json.JSONDecodeError, KeyError) as err:
+        raise StoreError(f"{path}: not an fcbench results file ({err})") from err
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise StoreError(f"{path} is missing")
+    problems: list[Any] = []
+    rows = [line.value for line in content_lines(path, problems)]
+    if problems:
+        raise StoreError(f"{problems[0]} ({len(problems)} bad line(s) in all)")
+    return rows
+
+
+def _run_manifest(summary: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The adapter's run.json: method, data sha256, config and loss curves."""
+    adapter = summary.get("adapter")
+    if not adapter:
+        return None
+    path = Path(adapter["path"]) / "run.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _prompt_format_version(summary: Mapping[str, Any]) -> int:
+    if "prompt_format_version" in summary:
+        return int(summary["prompt_format_version"])
+    # Results written before the field existed: the version is the name's "-v<N>" suffix.
+    name = str(summary["prompt_format"])
+    return int(name.rsplit("-v", 1)[1])
+
+
+def _evaluation_row(summary: Mapping[str, Any], manifest: Mapping[str, Any] | None, results_dir: Path, n_items: int) -> dict[str, Any]:
+    adapter = summary.get("adapter") or {}
+    data = (manifest or {}).get("data", {}).get("train", {})
+    return {
+        "candidate": summary["candidate"],
+        "base_model": summary["model"]["name"],
+        "adapter_path": adapter.get("path"),
+        "adapter_sha256": adapter.get("sha256"),
+        "method": (manifest or {}).get("method", "adapter" if adapter else "base"),
+        "fewshot": int(summary["fewshot"]),
+        "item_limit": summary.get("limit"),
+        "benchmark": summary["benchmark"]["name"],
+        "benchmark_version": summary["benchmark"]["version"],
+        "benchmark_sha256": summary["benchmark"]["sha256"],
+        "prompt_format": summary["prompt_format"] if isinstance(summary["prompt_format"], str) else ",".join(summary["prompt_format"]),
+        "prompt_format_version": _prompt_format_version(summary),
+        "scoring_version": int(summary["scoring_version"]),
+        "task_versions": json.dumps(summary.get("task_versions", {}), sort_keys=True),
+        "data_sha256": data.get("sha256"),
+        "git_commit": summary.get("git_commit"),
+        "n_items": n_items,
+        "created": summary["created"],
+        "results_dir": str(results_dir),
+        "summary": json.dumps(summary, sort_keys=True),
+        "run_manifest": json.dumps(manifest, sort_keys=True) if manifest else None,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def evaluations(conn: sqlite3.Connection, benchmark: str | None = None) -> list[Evaluation]:
+    """Every recorded evaluation (of one benchmark), oldest first."""
+    if benchmark is None:
+        rows = conn.execute("SELECT * FROM evaluations ORDER BY id").fetchall()
+    else:
+        rows = conn.execute("SELECT * FROM evaluations WHERE benchmark = ? ORDER BY id", (benchmark,)).fetchall()
+    return [Evaluation(**dict(row)) for row in rows]
+
+
+def latest_per_candidate(evals: Iterable[Evaluation]) -> list[Evaluation]:
+    """The newest evaluation of each candidate name within one version set."""
+    newest: dict[tuple[str, tuple[str, str, int, int]], Evaluation] = {}
+    for ev in evals:
+        key = (ev.candidate, ev.versions)
+        if key not in newest or ev.id > newest[key].id:
+            newest[key] = ev
+    return sorted(newest.values(), key=lambda ev: ev.id)
+
+
+def resolve(conn: sqlite3.Connection, ref: str, benchmark: str | None = None) -> Evaluation:
+    """An evaluation by ``#<id>`` or by candidate name (its newest evaluation)."""
+    if ref.startswith("#") and ref[1:].isdigit():
+        row = conn.execute("SELECT * FROM evaluations WHERE id = ?", (int(ref[1:]),)).fetchone()
+    else:
+        query = "SELECT * FROM evaluations WHERE candidate = ?" + (" AND benchmark = ?" if benchmark else "") + " ORDER BY id DESC LIMIT 1"
+        row = conn.execute(query, (ref, benchmark) if benchmark else (ref,)).fetchone()
+    if row is None:
+        names = sorted({r[0] for r in conn.execute("SELECT candidate FROM evaluations")})
+        raise StoreError(f"no evaluation {ref!r} in the leaderboard; candidates: {', '.join(names) or 'none yet'}")
+    return Evaluation(**dict(row))
+
+
+def metric_estimates(conn: sqlite3.Connection, evaluation_id: int) -> dict[str, dict[str, Estimate]]:
+    """group -> metric -> mean and 95 % CI, as scored when it was recorded."""
+    table: dict[str, dict[str, Estimate]] = {}
+    for row in conn.execute("SELECT grp, metric, mean, low, high, n FROM metrics WHERE evaluation_id = ? ORDER BY rowid", (evaluation_id,)):
+        table.setdefault(row["grp"], {})[row["metric"]] = Estimate(row["mean"], row["low"], row["high"], row["n"])
+    return table
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    item_id: str
+    category: str
+    split: str | None
+    verdict: str
+    messages: list[str]
+    output: str | None
+    metrics: dict[str, float]
+
+
+def item_results(conn: sqlite3.Connection, evaluation_id: int) -> dict[str, ItemResult]:
+    """item id -> that item's metrics, verdict and raw output."""
+    values: dict[str, dict[str, float]] = {}
+    for row in conn.execute("SELECT item_id, metric, value FROM item_metrics WHERE evaluation_id = ?", (evaluation_id,)):
+        values.setdefault(row["item_id"], {})[row["metric"]] = row["value"]
+    return {
+        row["item_id"]: ItemResult(row["item_id"], row["category"], row["split"], row["verdict"], json.loads(row["messages"]), row["output"], values.get(row["item_id"], {}))
+        for row in conn.execute("SELECT * FROM items WHERE evaluation_id = ? ORDER BY item_id", (evaluation_id,))
+    }
+
+
+def find_evaluation(conn: sqlite3.Connection, *, candidate: str, versions: tuple[str, str, int, int], adapter_sha256: str | None, item_limit: int | None) -> Evaluation | None:
+    """The newest evaluation of exactly this candidate (same adapter weights, same --limit) on
+    these versions: what ``make bench`` checks before evaluating again."""
+    benchmark, version, prompt_version, scoring_version = versions
+    row = conn.execute(
+        "SELECT * FROM evaluations WHERE candidate = ? AND benchmark = ? AND benchmark_version = ? AND prompt_format_version = ?"
+        " AND scoring_version = ? AND adapter_sha256 IS ? AND item_limit IS ? ORDER BY id DESC LIMIT 1",
+        (candidate, benchmark, version, prompt_version, scoring_version, adapter_sha256, item_limit),
+    ).fetchone()
+    return Evaluation(**dict(row)) if row else None
