@@ -123,6 +123,7 @@ class FcbenchLM(HFLM):
         self.progress = progress
         self._progress_task: TaskID | None = None
         self.generated = 0
+        """Requests actually generated (the response cache answers the others)."""
 
     def _create_model(self, *args: Any, peft: str | None = None, **kwargs: Any) -> None:
         super()._create_model(*args, peft=peft, **kwargs)
@@ -132,7 +133,6 @@ class FcbenchLM(HFLM):
         if peft and getattr(self._model, "peft_config", None):
             if any(getattr(c, "trainable_token_indices", None) for c in self._model.peft_config.values()):
                 self._model = self._model.merge_and_unload()
-        """Requests actually generated (the response cache answers the others)."""
 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
         self.generated += len(requests)

@@ -32,7 +32,7 @@ distinct from ``check``'s 1 = regressed."""
 
 
 def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[red]{message}[/]", highlight=False)
+    err_console.print(f"[red]{message}[/]", highlight=False, soft_wrap=True)
     return typer.Exit(CANNOT_CHECK)
 
 
@@ -83,8 +83,8 @@ def record(
         for folder in results:
             try:
                 evaluation_id = record_results(conn, folder)
-            except (StoreError, KeyError, json.JSONDecodeError) as err:
-                raise _fail(f"{folder}: {err}") from err
+            except StoreError as err:
+                raise _fail(str(err)) from err
             console.print(f"recorded [bold]{folder}[/] as evaluation #{evaluation_id} in {db}")
 
 

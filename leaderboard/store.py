@@ -198,6 +198,15 @@ def opened(path: str | Path = DEFAULT_DB) -> Iterator[sqlite3.Connection]:
 def record_results(conn: sqlite3.Connection, results_dir: str | Path) -> int:
     """Record the evaluation written to ``results_dir`` by ``fcbench eval``; returns its id."""
     results_dir = Path(results_dir)
+    try:
+        return _record(conn, results_dir)
+    except (KeyError, TypeError, ValueError) as err:
+        if isinstance(err, StoreError):
+            raise
+        raise StoreError(f"{results_dir}: not a complete fcbench results folder ({type(err).__name__}: {err})") from err
+
+
+def _record(conn: sqlite3.Connection, results_dir: Path) -> int:
     summary = _read_summary(results_dir)
     items = _read_jsonl(results_dir / "items.jsonl")
     outputs = {row["id"]: row["output"] for row in _read_jsonl(results_dir / "predictions.jsonl")}

@@ -1,0 +1,330 @@
+"""The leaderboard: paired statistics on hand-made vectors, the SQLite store, ranking, version
+refusal, the regression gate's exit codes, concurrent writers and the HTML report."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from benchmark.frozen import frozen_benchmark
+from benchmark.record import read_records
+from benchmark.scoring import score_files, write_report
+from fcbench.cli import app
+from leaderboard.compare import VersionMismatch, compare, rank, regressions, require_same_versions
+from leaderboard.stats import mcnemar_exact, paired_bootstrap_ci, paired_difference, paired_permutation_p, verdict_text
+from leaderboard.store import evaluations, item_results, latest_per_candidate, metric_estimates, opened, record_results, resolve
+
+runner = CliRunner()
+
+# ---------------------------------------------------------------------------------------------
+# Statistics, with answers worked out by hand
+
+
+def test_mcnemar_counts_only_the_items_where_the_two_disagree() -> None:
+    # 10 wins, 0 losses: two-sided binomial p = 2 * 0.5**10.
+    result = mcnemar_exact([0] * 10 + [1] * 5, [1] * 10 + [1] * 5)
+    assert (result.wins, result.losses) == (10, 0)
+    assert result.p_value == pytest.approx(2 * 0.5**10)
+    # 3 wins, 1 loss: P(X <= 1) + P(X >= 3) for X ~ Bin(4, 1/2) = (1 + 4 + 4 + 1) / 16.
+    assert mcnemar_exact([0, 0, 0, 1, 1], [1, 1, 1, 0, 1]).p_value == pytest.approx(10 / 16)
+    # Agreement everywhere (even on wrong answers) is no evidence either way.
+    assert mcnemar_exact([1, 0, 1], [1, 0, 1]) == type(result)(0, 0, 1.0)
+
+
+def test_bootstrap_ci_of_a_constant_difference_is_that_difference() -> None:
+    assert paired_bootstrap_ci([0.0, 0.5, 0.25], [0.5, 1.0, 0.75]) == (0.5, 0.5)
+
+
+def test_bootstrap_ci_matches_the_normal_approximation_on_a_symmetric_sample() -> None:
+    # Differences are +1 on 50 items and -1 on 50: mean 0, sd 1, so the 95 % CI is about
+    # 0 +- 1.96 * 1 / sqrt(100) = +-0.196 (resampled means move in steps of 0.02).
+    a = [0, 1] * 50
+    b = [1, 0] * 50
+    low, high = paired_bootstrap_ci(a, b)
+    assert -0.26 <= low <= -0.14 and 0.14 <= high <= 0.26
+    assert paired_bootstrap_ci(a, b) == (low, high)  # seeded: the same numbers every time
+
+
+def test_permutation_p_enumerates_the_sign_flips_on_few_items() -> None:
+    # Differences 0.3, 0.1, 0.6, 0.0 sum to 1.0. Of the 16 sign patterns, |sum| >= 1.0 only for
+    # all-plus and all-minus on the three non-zero ones, times 2 for the zero's sign: 4 / 16.
+    assert paired_permutation_p([0.1, 0.5, 0.3, 0.2], [0.4, 0.6, 0.9, 0.2]) == pytest.approx(0.25)
+    assert paired_permutation_p([0.2, 0.4], [0.2, 0.4]) == 1.0
+
+
+def test_paired_lengths_must_agree() -> None:
+    with pytest.raises(ValueError, match="same items"):
+        mcnemar_exact([1, 0], [1])
+
+
+def test_the_verdict_says_who_is_better_in_plain_words() -> None:
+    better = paired_difference("exact_match", "overall", [0] * 10 + [1] * 10, [1] * 20, binary=True)
+    assert verdict_text(better, "base", "tuned") == (
+        "tuned is better than base on exact_match (overall): +50.0 points, 95 % CI [30.0, 70.0], p = 0.002 (10 items won, 0 lost)"
+    )
+    worse = paired_difference("exact_match", "overall", [1] * 20, [0] * 10 + [1] * 10, binary=True)
+    assert verdict_text(worse, "base", "tuned").startswith("base is better than tuned on exact_match")
+    tie = paired_difference("exact_match", "overall", [1, 0, 1, 0], [0, 1, 1, 0], binary=True)
+    assert verdict_text(tie).startswith("no significant difference on exact_match (overall): +0.0 points")
+
+
+# ---------------------------------------------------------------------------------------------
+# Results folders: real scoring of chosen right/wrong answers on the frozen benchmark's items
+
+
+def _records(n: int) -> list[Any]:
+    records, _ = read_records(frozen_benchmark().path)
+    return records[:n]
+
+
+def make_results(root: Path, candidate: str, right: set[int], n: int = 40, *, version: str = "v1", prompt_format_version: int = 1, fewshot: int = 0) -> Path:
+    """A results folder as ``fcbench eval`` writes it, for the first ``n`` benchmark items, the
+    items at indices ``right`` answered with the gold call and the rest with a wrong function."""
+    folder = root / candidate
+    folder.mkdir(parents=True)
+    records = _records(n)
+    with open(folder / "predictions.jsonl", "w") as handle:
+        for i, record in enumerate(records):
+            output = json.dumps(record.raw["output"]) if i in right else '{"function_call": {"name": "no_such_function", "arguments": {}}} <b>x</b>'
+            handle.write(json.dumps({"id": record.id, "output": output}) + "\n")
+    report = score_files(frozen_benchmark().path, folder / "predictions.jsonl", ids={r.id for r in records})
+    write_report(report, folder)
+    frozen = frozen_benchmark()
+    summary = {
+        "candidate": candidate, "model": {"name": "tiny"}, "adapter": None, "fewshot": fewshot,
+        "prompt_format": f"fcbench-chat-v{prompt_format_version}", "prompt_format_version": prompt_format_version,
+        "benchmark": {"name": "fcbench", "version": version, "sha256": frozen.sha256}, "task_versions": {"fcbench": "1.0"},
+        "scoring_version": 1, "limit": None, "git_commit": "0123456789abcdef", "created": "2026-11-24T08:00:00+00:00",
+    }
+    (folder / "results.json").write_text(json.dumps({"fcbench": summary, "lm_eval": {}}))
+    return folder
+
+
+def test_an_evaluation_is_stored_with_its_metrics_and_every_item(tmp_path: Path) -> None:
+    folder = make_results(tmp_path, "tiny-0shot", right={0, 1, 2, 3}, n=10)
+    with opened(tmp_path / "lb.db") as conn:
+        evaluation_id = record_results(conn, folder)
+        ev = resolve(conn, "tiny-0shot")
+        assert ev.id == evaluation_id == resolve(conn, f"#{evaluation_id}").id
+        assert (ev.method, ev.n_items, ev.benchmark_version, ev.prompt_format_version) == ("base", 10, "v1", 1)
+        assert metric_estimates(conn, ev.id)["overall"]["exact_match"].mean == pytest.approx(0.4)
+        items = item_results(conn, ev.id)
+        assert len(items) == 10 and sum(item.metrics["exact_match"] for item in items.values()) == 4
+        first_wrong_simple = next(r for r in _records(10)[4:] if r.category == "simple")
+        wrong = items[first_wrong_simple.id]
+        assert wrong.verdict == "name:hallucinated" and "no_such_function" in wrong.output
+    assert "tiny, 0-shot, fcbench-chat-v1, git 01234567" in ev.provenance()
+
+
+def test_a_folder_that_is_not_a_result_is_refused_with_its_name(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(app, ["record", str(tmp_path / "empty"), "--db", str(tmp_path / "lb.db")])
+    assert result.exit_code == 2 and "no results.json" in result.output
+
+
+def test_ranking_is_by_the_metric_best_first_with_the_newest_evaluation_of_each_candidate(tmp_path: Path) -> None:
+    with opened(tmp_path / "lb.db") as conn:
+        record_results(conn, make_results(tmp_path / "1", "five", set(range(5)), n=10))
+        record_results(conn, make_results(tmp_path / "1", "eight", set(range(8)), n=10))
+        record_results(conn, make_results(tmp_path / "1", "two", set(range(2)), n=10))
+        record_results(conn, make_results(tmp_path / "2", "two", set(range(9)), n=10))  # "two" re-evaluated: now 9/10
+        latest = latest_per_candidate(evaluations(conn, "fcbench"))
+        ranked = rank(conn, latest)
+    assert [(r.rank, r.evaluation.candidate, r.score("exact_match").mean) for r in ranked] == [(1, "two", 0.9), (2, "eight", 0.8), (3, "five", 0.5)]
+
+
+def test_different_versions_are_refused_unless_asked_and_the_message_says_why(tmp_path: Path) -> None:
+    db = tmp_path / "lb.db"
+    with opened(db) as conn:
+        record_results(conn, make_results(tmp_path, "old", {0}, n=10))
+        record_results(conn, make_results(tmp_path, "new-prompt", {0, 1}, n=10, prompt_format_version=2))
+        old, new = resolve(conn, "old"), resolve(conn, "new-prompt")
+        with pytest.raises(VersionMismatch, match="prompt format v1, scoring v1: old; fcbench v1, prompt format v2, scoring v1: new-prompt"):
+            require_same_versions([old, new])
+        with pytest.raises(VersionMismatch):
+            compare(conn, old, new)
+        assert compare(conn, old, new, across_versions=True).shared == 10
+    refused = runner.invoke(app, ["leaderboard", "--db", str(db)])
+    assert refused.exit_code == 2 and "not comparable" in refused.output and "--across-versions" in refused.output
+    assert runner.invoke(app, ["leaderboard", "--db", str(db), "--across-versions"], terminal_width=200).exit_code == 0
+    assert runner.invoke(app, ["compare", "old", "new-prompt", "--db", str(db)]).exit_code == 2
+
+
+def test_compare_pairs_items_and_reports_per_category(tmp_path: Path) -> None:
+    db = tmp_path / "lb.db"
+    with opened(db) as conn:
+        record_results(conn, make_results(tmp_path, "base", set(range(5)), n=40))
+        record_results(conn, make_results(tmp_path, "tuned", set(range(40)), n=40))
+        c = compare(conn, resolve(conn, "base"), resolve(conn, "tuned"))
+    overall = c.overall("exact_match")
+    assert overall is not None and (overall.wins, overall.losses, overall.n) == (35, 0, 40)
+    assert overall.difference == pytest.approx(35 / 40) and overall.p_value == pytest.approx(2 * 0.5**35)
+    categories = {d.group for d in c.differences if d.metric == "exact_match"}
+    assert {"overall", *(r.category for r in _records(40))} <= categories
+    result = runner.invoke(app, ["compare", "base", "tuned", "--db", str(db)], terminal_width=200)
+    assert result.exit_code == 0
+    assert "tuned is better than base on exact_match (overall): +87.5 points" in result.output
+
+
+# ---------------------------------------------------------------------------------------------
+# The regression gate
+
+
+def _gate(db: Path, baseline: str, candidate: str, *extra: str) -> Any:
+    return runner.invoke(app, ["check", "--baseline", baseline, "--candidate", candidate, "--db", str(db), *extra], terminal_width=200)
+
+
+def test_the_gate_fails_a_significant_drop_and_passes_the_rest(tmp_path: Path) -> None:
+    db = tmp_path / "lb.db"
+    with opened(db) as conn:
+        record_results(conn, make_results(tmp_path, "good", set(range(30)), n=30))
+        record_results(conn, make_results(tmp_path, "broken", set(range(10)), n=30))  # loses 20 items
+        record_results(conn, make_results(tmp_path, "wobble", set(range(28)), n=30))  # loses 2: not significant
+        c = compare(conn, resolve(conn, "good"), resolve(conn, "broken"))
+    assert {d.metric for d in regressions(c)} >= {"exact_match", "arg_f1"}
+
+    failed = _gate(db, "good", "broken")
+    assert failed.exit_code == 1
+    assert "exact_match on overall (30 items): 100.0 -> 33.3, -66.7 points" in failed.output
+    assert _gate(db, "broken", "good").exit_code == 0  # an improvement is never a regression
+    assert _gate(db, "good", "wobble").exit_code == 0  # 2 of 30 lost: p = 0.5
+    # The same 2-item drop fails once the gate stops asking for significance.
+    assert _gate(db, "good", "wobble", "--alpha", "1.0", "--max-drop", "0.05").exit_code == 1
+    assert _gate(db, "good", "wobble", "--alpha", "1.0", "--max-drop", "0.1").exit_code == 0
+    assert _gate(db, "good", "nobody").exit_code == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Two writers at once
+
+
+def _record_many(db: str, folder: str, times: int) -> None:
+    with opened(db) as conn:
+        for _ in range(times):
+            record_results(conn, folder)
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+    folders = [make_results(tmp_path, name, set(range(k)), n=20) for name, k in (("a", 5), ("b", 15))]
+    db = tmp_path / "lb.db"
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_record_many, args=(str(db), str(folder), 15)) for folder in folders]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    with opened(db) as conn:
+        evals = evaluations(conn)
+        assert sorted(ev.candidate for ev in evals) == ["a"] * 15 + ["b"] * 15
+        assert all(len(item_results(conn, ev.id)) == 20 for ev in evals)
+        assert conn.execute("SELECT COUNT(*) FROM item_metrics").fetchone()[0] == 30 * 20 * 5
+
+
+def test_two_fcbench_eval_processes_at_once_both_land(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    fcbench = Path(sys.executable).parent / "fcbench"
+    db = tmp_path / "lb.db"
+    common = ["eval", "--model", str(tiny_llama_dir), "--limit", "1", "--batch-size", "4", "--dtype", "float32", "--max-gen-toks", "8",
+              "--results", str(tmp_path / "results"), "--db", str(db)]
+    procs = [subprocess.Popen([str(fcbench), *common, "--name", name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for name in ("one", "two")]
+    outputs = [proc.communicate(timeout=600)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
+    with opened(db) as conn:
+        assert sorted(ev.candidate for ev in evaluations(conn)) == ["one", "two"]
+        assert all(len(item_results(conn, ev.id)) == 4 for ev in evaluations(conn))
+
+
+# ---------------------------------------------------------------------------------------------
+# The report
+
+
+class _PageParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, int] = {}
+        self.images: list[str] = []
+        self._table: str | None = None
+        self._in_body = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "table":
+            self._table = attributes.get("id")
+            self.tables[self._table or ""] = 0
+        elif tag == "tbody":
+            self._in_body = True
+        elif tag == "tr" and self._in_body and self._table is not None:
+            self.tables[self._table] += 1
+        elif tag == "img":
+            self.images.append(attributes.get("src") or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "tbody":
+            self._in_body = False
+
+
+@pytest.fixture
+def report_dir(tmp_path: Path) -> Path:
+    from fcbench.board import write_report_from_db
+
+    db = tmp_path / "lb.db"
+    with opened(db) as conn:
+        record_results(conn, make_results(tmp_path / "r", "base-0shot", set(range(4)), n=24))
+        record_results(conn, make_results(tmp_path / "r", "base-3shot", set(range(8)), n=24, fewshot=3))
+        record_results(conn, make_results(tmp_path / "r", "tuned-0shot", set(range(20)), n=24))
+    write_report_from_db(db, tmp_path / "report", "fcbench", "exact_match", None)
+    return tmp_path / "report"
+
+
+def test_the_report_page_holds_the_ranked_table_charts_and_the_failures(report_dir: Path) -> None:
+    html = (report_dir / "index.html").read_text()
+    page = _PageParser()
+    page.feed(html)
+    assert page.tables == {"leaderboard": 3, "failures": 4}  # the best candidate's 4 wrong items
+    assert html.index("tuned-0shot") < html.index("base-3shot") < html.index("base-0shot")
+    assert len(page.images) == 4  # three metrics by category, and seen vs unseen
+    for src in page.images:
+        assert (report_dir / src).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Model output is text, never markup.
+    assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it where apt-get can)")
+def test_the_report_renders_in_a_headless_browser(report_dir: Path, tmp_path: Path) -> None:
+    from PIL import Image, ImageStat
+    from playwright.sync_api import sync_playwright
+
+    flags = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto((report_dir / "index.html").as_uri())
+        assert page.locator("#leaderboard tbody tr").count() == 3
+        assert page.locator("#leaderboard tbody tr").first.inner_text().startswith("1\ttuned-0shot")
+        sizes = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+        assert len(sizes) == 4 and all(done and w > 300 and h > 200 for done, w, h in sizes)
+        # The failure browser filters in place: pick the first verdict, count its rows.
+        verdict = page.locator("#verdict-filter option").nth(1).inner_text()
+        page.select_option("#verdict-filter", verdict)
+        visible = page.locator("#failures tbody tr:not([hidden])").count()
+        assert 1 <= visible <= 4 and page.inner_text("#shown-count") == str(visible)
+        page.locator("#leaderboard").screenshot(path=str(tmp_path / "table.png"))
+        page.locator("figure.chart img").first.screenshot(path=str(tmp_path / "chart.png"))
+        browser.close()
+    for shot in ("table.png", "chart.png"):
+        image = Image.open(tmp_path / shot).convert("L")
+        assert image.width > 300 and image.height > 80
+        # Rendered text and bars, not a blank box: a spread of grey levels.
+        assert ImageStat.Stat(image).stddev[0] > 10
