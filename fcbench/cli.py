@@ -325,6 +325,46 @@ def sweep(
             _print_run(run_training(cfg, out_dir, resume=resume))
 
 
+@app.command()
+def bench(
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Items per category for every candidate (lm-eval --limit).")] = 25,
+    model: Annotated[str, typer.Option("--model", help="The base model.")] = "smollm2-135m",
+    train_config: Annotated[Path, typer.Option("--train-config", exists=True, dir_okay=False, help="Trained when runs/ holds no adapter.")] = Path("trainers/configs/smollm2-lora-quick.yaml"),
+    data_dir: Annotated[Path, typer.Option("--data", help="Training data; generated (10,000 records) when missing.")] = Path("data"),
+    runs: Annotated[Path, typer.Option("--runs", help="Every adapter folder here is a candidate.")] = Path("runs"),
+    results_dir: Annotated[Path, typer.Option("--results")] = Path("results"),
+    db: Annotated[Path, typer.Option("--db", help="The leaderboard database.")] = DEFAULT_DB,
+    report_dir: Annotated[Path, typer.Option("--report", help="Where the HTML report goes.")] = Path("report"),
+) -> None:
+    """The whole loop, doing only what is missing: data, model, a default adapter, evaluations
+    of the baselines and every adapter in runs/, the leaderboard and the report."""
+    import time
+
+    from fcbench.bench import BenchConfig, current_versions, gains_of_best, run_bench
+    from leaderboard.stats import verdict_text
+
+    started = time.perf_counter()
+    cfg = BenchConfig(model=model, train_config=train_config, data_dir=data_dir, runs_dir=runs, results_dir=results_dir, db=db, report_dir=report_dir, limit=limit)
+    with _config_errors_exit_1():
+        outcome = run_bench(cfg, console)
+    version = current_versions()[1]
+    with opened(db) as conn:
+        ranked = board.select_ranked(conn, "fcbench", version, False, "exact_match")
+    console.print(board.leaderboard_table(ranked, "exact_match", f"fcbench {version} leaderboard by exact_match"))
+    page = board.write_report_from_db(db, report_dir, "fcbench", "exact_match", None, version)
+    best = ranked[0].evaluation.candidate
+    console.rule("summary")
+    console.print(f"report: [bold]{page}[/]  (open it in a browser; charts in {report_dir / 'charts'})")
+    console.print(f"best candidate: [bold]{best}[/], exact_match {100 * ranked[0].score('exact_match').mean:.1f} %")  # type: ignore[union-attr]
+    for comparison in gains_of_best(db, best, limit, model):
+        d = comparison.overall("exact_match")
+        if d is not None:
+            console.print(f"  against {comparison.a.candidate}: " + verdict_text(d, comparison.a.candidate, best), highlight=False, soft_wrap=True)
+    steps = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in outcome.seconds.items())
+    console.print(f"trained {outcome.trained or 'nothing'}, evaluated {len(outcome.evaluated)} candidate(s), {len(outcome.skipped)} already done; "
+                  f"{time.perf_counter() - started:.0f} s in all ({steps})")
+
+
 app.command("record")(board.record)
 app.command("leaderboard")(board.leaderboard)
 app.command("compare")(board.compare_command)

@@ -258,7 +258,8 @@ def _placeholder(tokenizer: Any) -> tuple[int, str]:
 
 def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainResult:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, EarlyStoppingCallback
+    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, EarlyStoppingCallback, ProgressCallback
+    from trl.trainer.callbacks import RichProgressCallback
 
     started = time.perf_counter()
     torch.manual_seed(config.seed)
@@ -295,6 +296,8 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
             train_dataset=sft_dataset(train_data.rows, prefix), eval_dataset=sft_dataset(validation_data.rows, prefix),
             callbacks=[EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)],
         )
+        trainer.remove_callback(ProgressCallback)  # rich progress bars, as everywhere else in fcbench
+        trainer.add_callback(RichProgressCallback())
         return _run_stage(trainer, folder / "checkpoints", resume)
 
     stages: list[StageResult] = []

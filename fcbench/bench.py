@@ -1,0 +1,155 @@
+"""``fcbench bench`` (``make bench``): the whole loop, doing only what is missing.
+
+data (generated if absent) -> the embedded model (converted once) -> an adapter (the quick recipe
+trained if ``runs/`` has none) -> evaluations of base 0-shot, base 3-shot and every adapter in
+``runs/`` that the leaderboard has no result for yet -> the leaderboard -> the report.
+
+"No result yet" means no evaluation of the same candidate, with the same adapter weights
+(sha256) and the same ``--limit``, on the current benchmark, prompt-format and scoring
+versions. A retrained adapter is new; an unchanged one is never evaluated twice.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from benchmark.frozen import frozen_benchmark
+from benchmark.prompt import PROMPT_FORMAT_VERSION
+from benchmark.provenance import sha256_tree
+from benchmark.scoring import SCORING_VERSION
+from evaluation.runner import ADAPTER_WEIGHTS, EvalConfig, run_eval
+from leaderboard.compare import Comparison, compare
+from leaderboard.store import find_evaluation, opened, record_results, resolve
+
+BASELINE_SHOTS = (0, 3)
+
+
+@dataclass(frozen=True, slots=True)
+class BenchConfig:
+    model: str = "smollm2-135m"
+    train_config: Path = Path("trainers/configs/smollm2-lora-quick.yaml")
+    data_dir: Path = Path("data")
+    n_records: int = 10_000
+    runs_dir: Path = Path("runs")
+    results_dir: Path = Path("results")
+    db: Path = Path("leaderboard/leaderboard.db")
+    report_dir: Path = Path("report")
+    limit: int | None = 25
+    """Items per category for every candidate (lm-eval --limit); None: the whole benchmark."""
+
+
+@dataclass(slots=True)
+class BenchOutcome:
+    trained: list[str] = field(default_factory=list)
+    evaluated: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def adapters_in(runs_dir: Path) -> list[Path]:
+    """Every finished adapter folder directly under ``runs/`` (``run.json`` is written last)."""
+    if not runs_dir.is_dir():
+        return []
+    return sorted(p for p in runs_dir.iterdir() if (p / "adapter_config.json").is_file() and (p / "run.json").is_file())
+
+
+def candidates(cfg: BenchConfig) -> list[EvalConfig]:
+    """Base K-shot for each baseline K, then each adapter 0-shot."""
+    common = {"model": cfg.model, "limit": cfg.limit, "results_dir": cfg.results_dir}
+    return [EvalConfig(fewshot=k, **common) for k in BASELINE_SHOTS] + [EvalConfig(adapter=a, **common) for a in adapters_in(cfg.runs_dir)]
+
+
+def current_versions() -> tuple[str, str, int, int]:
+    frozen = frozen_benchmark()
+    return (frozen.name, frozen.version, PROMPT_FORMAT_VERSION, SCORING_VERSION)
+
+
+def needs_evaluation(conn: Any, eval_cfg: EvalConfig) -> bool:
+    adapter_sha256 = sha256_tree(eval_cfg.adapter, ADAPTER_WEIGHTS) if eval_cfg.adapter else None
+    found = find_evaluation(conn, candidate=eval_cfg.candidate(), versions=current_versions(), adapter_sha256=adapter_sha256, item_limit=eval_cfg.limit)
+    return found is None
+
+
+def run_bench(cfg: BenchConfig, console: Console) -> BenchOutcome:
+    """Do what is missing; see the module docstring."""
+    outcome = BenchOutcome()
+    _timed(outcome, "data", lambda: _ensure_data(cfg, console))
+    _timed(outcome, "model", lambda: _ensure_model(cfg, console))
+    if not adapters_in(cfg.runs_dir):
+        _timed(outcome, "train", lambda: outcome.trained.append(_train_default(cfg, console)))
+    with opened(cfg.db) as conn:
+        todo = [c for c in candidates(cfg) if needs_evaluation(conn, c)]
+        outcome.skipped = [c.candidate() for c in candidates(cfg) if c not in todo]
+    for skipped in outcome.skipped:
+        console.print(f"[dim]{skipped}: already on the leaderboard for these versions and --limit, not evaluated again[/]")
+    started = time.perf_counter()
+    for eval_cfg in todo:
+        columns = (TextColumn(f"[bold]{eval_cfg.candidate()}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console) as progress:
+            run = run_eval(eval_cfg, progress=progress)
+        with opened(cfg.db) as conn:
+            record_results(conn, run.out_dir)
+        s = run.summary
+        console.print(f"{s['candidate']}: {s['n_items']} items in {s['seconds']:.0f} s ({s['from_cache']} from its cache)")
+        outcome.evaluated.append(eval_cfg.candidate())
+    if todo:
+        outcome.seconds["evaluate"] = time.perf_counter() - started
+    return outcome
+
+
+def _timed(outcome: BenchOutcome, step: str, action: Any) -> None:
+    started = time.perf_counter()
+    action()
+    outcome.seconds[step] = time.perf_counter() - started
+
+
+def _ensure_data(cfg: BenchConfig, console: Console) -> None:
+    files = [cfg.data_dir / "train.jsonl", cfg.data_dir / "validation.jsonl"]
+    if all(f.is_file() for f in files):
+        return
+    from generators.synth import generate
+
+    with console.status(f"generating {cfg.n_records:,} training records into {cfg.data_dir}/"):
+        generate(cfg.n_records, 0, cfg.data_dir)
+    console.print(f"generated [bold]{cfg.data_dir}/[/] ({cfg.n_records:,} records)")
+
+
+def _ensure_model(cfg: BenchConfig, console: Console) -> None:
+    from models.registry import EMBEDDED, prepare_embedded
+
+    if cfg.model in EMBEDDED:
+        with console.status(f"preparing the embedded model {cfg.model} (converted once, then cached)"):
+            prepare_embedded(EMBEDDED[cfg.model])
+
+
+def _train_default(cfg: BenchConfig, console: Console) -> str:
+    from trainers.config import load_config
+    from trainers.train import train
+
+    data = [f"train_file={cfg.data_dir / 'train.jsonl'}", f"validation_file={cfg.data_dir / 'validation.jsonl'}"]
+    train_cfg = load_config(cfg.train_config, [f"model={cfg.model}", *data])
+    console.print(f"no adapter in {cfg.runs_dir}/ yet: training [bold]{train_cfg.name}[/] ({cfg.train_config})")
+    result = train(train_cfg, cfg.runs_dir / train_cfg.name)
+    m = result.manifest
+    loss = f", best validation loss {m['best_eval_loss']:.4f}" if m["best_eval_loss"] is not None else ""
+    console.print(f"{m['name']}: {m['steps']} steps in {m['train_seconds']} s{loss}")
+    return train_cfg.name
+
+
+def gains_of_best(db: Path, best: str, limit: int | None, model: str) -> list[Comparison]:
+    """The best candidate against each baseline, paired, on the items both scored."""
+    comparisons = []
+    with opened(db) as conn:
+        best_eval = resolve(conn, best, "fcbench")
+        for k in BASELINE_SHOTS:
+            baseline = EvalConfig(model=model, fewshot=k, limit=limit).candidate()
+            if baseline == best:
+                continue
+            comparisons.append(compare(conn, resolve(conn, baseline, "fcbench"), best_eval))
+    return comparisons
