@@ -125,11 +125,15 @@ def format_p(p: float) -> str:
 
 
 def verdict_text(d: PairedDifference, a_name: str = "A", b_name: str = "B", alpha: float = 0.05) -> str:
-    """Plain words: 'B is better on exact_match: +31.2 points, 95 % CI [27.9, 34.5], p < 0.001'."""
-    numbers = f"{100 * d.difference:+.1f} points, 95 % CI [{100 * d.low:.1f}, {100 * d.high:.1f}], {format_p(d.p_value)}"
-    if d.wins is not None:
-        numbers += f" ({d.wins} items won, {d.losses} lost)"
+    """Plain words, told from the better side: 'B is better than A on exact_match (overall):
+    +31.2 points, 95 % CI [27.9, 34.5], p < 0.001 (40 items won, 2 lost)'."""
+    if d.difference >= 0:
+        better, worse, gain, low, high, won, lost = b_name, a_name, d.difference, d.low, d.high, d.wins, d.losses
+    else:
+        better, worse, gain, low, high, won, lost = a_name, b_name, -d.difference, -d.high, -d.low, d.losses, d.wins
+    numbers = f"{100 * gain:+.1f} points, 95 % CI [{100 * low:.1f}, {100 * high:.1f}], {format_p(d.p_value)}"
+    if won is not None:
+        numbers += f" ({won} items won, {lost} lost)"
     if not d.significant(alpha):
-        return f"no significant difference on {d.metric} ({d.group}): {numbers}"
-    better, worse = (b_name, a_name) if d.difference > 0 else (a_name, b_name)
+        return f"no significant difference between {b_name} and {a_name} on {d.metric} ({d.group}): {better} {numbers}"
     return f"{better} is better than {worse} on {d.metric} ({d.group}): {numbers}"

@@ -71,10 +71,15 @@ def test_the_verdict_says_who_is_better_in_plain_words() -> None:
     assert verdict_text(better, "base", "tuned") == (
         "tuned is better than base on exact_match (overall): +50.0 points, 95 % CI [30.0, 70.0], p = 0.002 (10 items won, 0 lost)"
     )
+    # Told from the better side: A's lead, with the CI flipped to match.
     worse = paired_difference("exact_match", "overall", [1] * 20, [0] * 10 + [1] * 10, binary=True)
-    assert verdict_text(worse, "base", "tuned").startswith("base is better than tuned on exact_match")
+    assert verdict_text(worse, "base", "tuned") == (
+        "base is better than tuned on exact_match (overall): +50.0 points, 95 % CI [30.0, 70.0], p = 0.002 (10 items won, 0 lost)"
+    )
     tie = paired_difference("exact_match", "overall", [1, 0, 1, 0], [0, 1, 1, 0], binary=True)
-    assert verdict_text(tie).startswith("no significant difference on exact_match (overall): +0.0 points")
+    text = verdict_text(tie)
+    assert text.startswith("no significant difference between B and A on exact_match (overall): B +0.0 points, 95 % CI [-")
+    assert text.endswith("p = 1.00 (1 items won, 1 lost)")
 
 
 # ---------------------------------------------------------------------------------------------
