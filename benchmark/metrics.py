@@ -216,6 +216,10 @@ class Estimate:
     def to_json(self) -> dict[str, float | int]:
         return asdict(self)
 
+    def percent_text(self, ci_decimals: int = 0) -> str:
+        """``27.5 (22–34)``: the mean and its CI in percent, as every table shows them."""
+        return f"{100 * self.mean:.1f} ({100 * self.low:.{ci_decimals}f}–{100 * self.high:.{ci_decimals}f})"
+
 
 Z_95 = 1.959963984540054
 """The two-sided 95 % normal quantile."""

@@ -37,7 +37,7 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _percent(est: Estimate | None) -> str:
-    return "–" if est is None else f"{100 * est.mean:.1f} ({100 * est.low:.0f}–{100 * est.high:.0f})"
+    return "–" if est is None else est.percent_text()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,9 +11,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from benchmark.metrics import METRICS, Estimate
+from benchmark.metrics import METRICS
 from benchmark.scoring import ScoreReport, score_files, write_report
 from fcbench import board
+from fcbench.bench import DEFAULT_LIMIT
 from leaderboard.store import DEFAULT_DB, opened, record_results
 
 app = typer.Typer(
@@ -57,10 +58,6 @@ def score(
         raise typer.Exit(1)
 
 
-def _percent(est: Estimate) -> str:
-    return f"{100 * est.mean:.1f} ({100 * est.low:.0f}–{100 * est.high:.0f})"
-
-
 def _metrics_table(report: ScoreReport, title: str | None = None) -> Table:
     counts = report.counts
     caption = (
@@ -73,7 +70,7 @@ def _metrics_table(report: ScoreReport, title: str | None = None) -> Table:
     for metric in METRICS:
         table.add_column(metric, justify="right", overflow="fold")
     for group, estimates in report.aggregates.items():
-        table.add_row(group, str(estimates[METRICS[0]].n), *(_percent(estimates[m]) for m in METRICS))
+        table.add_row(group, str(estimates[METRICS[0]].n), *(estimates[m].percent_text() for m in METRICS))
     return table
 
 
@@ -327,7 +324,7 @@ def sweep(
 
 @app.command()
 def bench(
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Items per category for every candidate (lm-eval --limit).")] = 25,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Items per category for every candidate (lm-eval --limit).")] = DEFAULT_LIMIT,
     model: Annotated[str, typer.Option("--model", help="The base model.")] = "smollm2-135m",
     train_config: Annotated[Path, typer.Option("--train-config", exists=True, dir_okay=False, help="Trained when runs/ holds no adapter.")] = Path("trainers/configs/smollm2-lora-quick.yaml"),
     data_dir: Annotated[Path, typer.Option("--data", help="Training data; generated (10,000 records) when missing.")] = Path("data"),

@@ -20,7 +20,7 @@ matplotlib.use("Agg")  # no display: render to files
 import matplotlib.pyplot as plt  # noqa: E402
 from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: E402
 
-from benchmark.metrics import METRICS  # noqa: E402
+from benchmark.metrics import METRICS, Estimate  # noqa: E402
 from leaderboard.compare import Ranked  # noqa: E402
 from leaderboard.store import ItemResult  # noqa: E402
 
@@ -98,10 +98,6 @@ def _groups(ranked: Sequence[Ranked], *, splits: bool) -> list[str]:
     return list(seen)
 
 
-def _percent(value: float) -> str:
-    return "–" if math.isnan(value) else f"{100 * value:.1f}"
-
-
 def _row(r: Ranked, metric: str, groups: Sequence[str]) -> dict[str, Any]:
     ev = r.evaluation
     overall = r.estimates.get("overall", {})
@@ -120,10 +116,8 @@ def _row(r: Ranked, metric: str, groups: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def _cell(est: Any) -> str:
-    if est is None:
-        return "–"
-    return f"{_percent(est.mean)} ({_percent(est.low)}–{_percent(est.high)})"
+def _cell(est: Estimate | None) -> str:
+    return "–" if est is None else est.percent_text(ci_decimals=1)
 
 
 def _bar_chart(ranked: Sequence[Ranked], groups: Sequence[str], metric: str, path: Path, title: str) -> bool:

@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 RESAMPLES = 10_000
 SEED = 0
@@ -43,6 +42,8 @@ def mcnemar_exact(a: Sequence[float], b: Sequence[float]) -> McNemar:
     losses = sum(1 for x, y in zip(a, b) if x > y)
     if wins + losses == 0:
         return McNemar(0, 0, 1.0)
+    from scipy import stats  # here, not at the top: it costs every fcbench command half a second
+
     return McNemar(wins, losses, float(stats.binomtest(wins, wins + losses, 0.5).pvalue))
 
 
@@ -54,6 +55,8 @@ def paired_bootstrap_ci(a: Sequence[float], b: Sequence[float], *, confidence: f
         return (math.nan, math.nan)
     if np.all(diff == diff[0]):  # every resample gives the same mean
         return (float(diff[0]), float(diff[0]))
+    from scipy import stats
+
     result = stats.bootstrap((diff,), np.mean, n_resamples=resamples, confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed), vectorized=True)
     return (float(result.confidence_interval.low), float(result.confidence_interval.high))
 
@@ -65,6 +68,8 @@ def paired_permutation_p(a: Sequence[float], b: Sequence[float], *, resamples: i
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if x.size == 0 or np.array_equal(x, y):
         return 1.0
+    from scipy import stats
+
     result = stats.permutation_test(
         (x, y), _mean_difference, permutation_type="samples", n_resamples=resamples, alternative="two-sided", vectorized=True, rng=np.random.default_rng(seed),
     )
