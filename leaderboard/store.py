@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS evaluations (
     run_manifest          TEXT                    -- JSON: the adapter's run.json (config, loss curves)
 );
 CREATE INDEX IF NOT EXISTS evaluations_by_candidate ON evaluations (candidate, benchmark, id);
+CREATE INDEX IF NOT EXISTS evaluations_by_folder ON evaluations (results_dir, created);
 CREATE TABLE IF NOT EXISTS metrics (
     evaluation_id INTEGER NOT NULL REFERENCES evaluations (id) ON DELETE CASCADE,
     grp           TEXT NOT NULL,                  -- overall, a category, or split:<name>
@@ -196,7 +197,8 @@ def opened(path: str | Path = DEFAULT_DB) -> Iterator[sqlite3.Connection]:
 
 
 def record_results(conn: sqlite3.Connection, results_dir: str | Path) -> int:
-    """Record the evaluation written to ``results_dir`` by ``fcbench eval``; returns its id."""
+    """Record the evaluation written to ``results_dir`` by ``fcbench eval``; returns its id.
+    Recording the same evaluation again (same folder, same creation time) returns the first id."""
     results_dir = Path(results_dir)
     try:
         return _record(conn, results_dir)
@@ -215,6 +217,9 @@ def _record(conn: sqlite3.Connection, results_dir: Path) -> int:
     metric_names = list(scores["metrics"].get("overall", {}))
     row = _evaluation_row(summary, manifest, results_dir, len(items))
     with _transaction(conn):
+        already = conn.execute("SELECT id FROM evaluations WHERE results_dir = ? AND created = ?", (row["results_dir"], row["created"])).fetchone()
+        if already:
+            return int(already[0])
         columns = ", ".join(row)
         cursor = conn.execute(f"INSERT INTO evaluations ({columns}) VALUES ({', '.join('?' * len(row))})", tuple(row.values()))
         evaluation_id = int(cursor.lastrowid or 0)

@@ -118,6 +118,7 @@ def test_an_evaluation_is_stored_with_its_metrics_and_every_item(tmp_path: Path)
     folder = make_results(tmp_path, "tiny-0shot", right={0, 1, 2, 3}, n=10)
     with opened(tmp_path / "lb.db") as conn:
         evaluation_id = record_results(conn, folder)
+        assert record_results(conn, folder) == evaluation_id and len(evaluations(conn)) == 1  # recorded once
         ev = resolve(conn, "tiny-0shot")
         assert ev.id == evaluation_id == resolve(conn, f"#{evaluation_id}").id
         assert (ev.method, ev.n_items, ev.benchmark_version, ev.prompt_format_version) == ("base", 10, "v1", 1)
@@ -212,17 +213,17 @@ def test_the_gate_fails_a_significant_drop_and_passes_the_rest(tmp_path: Path) -
 # Two writers at once
 
 
-def _record_many(db: str, folder: str, times: int) -> None:
+def _record_all(db: str, folders: list[str]) -> None:
     with opened(db) as conn:
-        for _ in range(times):
+        for folder in folders:
             record_results(conn, folder)
 
 
 def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
-    folders = [make_results(tmp_path, name, set(range(k)), n=20) for name, k in (("a", 5), ("b", 15))]
+    batches = {name: [str(make_results(tmp_path / f"{name}{i}", name, set(range(k)), n=20)) for i in range(15)] for name, k in (("a", 5), ("b", 15))}
     db = tmp_path / "lb.db"
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_record_many, args=(str(db), str(folder), 15)) for folder in folders]
+    workers = [context.Process(target=_record_all, args=(str(db), folders)) for folders in batches.values()]
     for worker in workers:
         worker.start()
     for worker in workers:
