@@ -52,6 +52,18 @@ def select_ranked(conn: sqlite3.Connection, benchmark: str, version: str | None,
     return rank(conn, latest, metric)
 
 
+def _ranked_or_fail(conn: sqlite3.Connection, db: Path, benchmark: str, version: str | None, across_versions: bool, metric: str) -> list[Ranked]:
+    if metric not in METRICS:
+        raise typer.BadParameter(f"--metric must be one of {', '.join(METRICS)}, not {metric!r}")
+    try:
+        ranked = select_ranked(conn, benchmark, version, across_versions, metric)
+    except VersionMismatch as err:
+        raise _fail(str(err)) from err
+    if not ranked:
+        raise _fail(f"no evaluations of {benchmark!r} in {db} yet: run fcbench eval (or make bench)")
+    return ranked
+
+
 def leaderboard_table(ranked: Sequence[Ranked], metric: str, title: str) -> Table:
     groups = [g for g in dict.fromkeys(g for r in ranked for g in r.estimates) if g != "overall" and not g.startswith("split:")]
     table = Table(title=title, caption=f"{metric} in % with 95 % CI, overall and per category; every metric is in fcbench report", caption_justify="left")
@@ -96,15 +108,8 @@ def leaderboard(
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Rank every candidate's newest evaluation, with CIs, per-category columns and provenance."""
-    if metric not in METRICS:
-        raise typer.BadParameter(f"--metric must be one of {', '.join(METRICS)}, not {metric!r}")
     with opened(db) as conn:
-        try:
-            ranked = select_ranked(conn, benchmark, version, across_versions, metric)
-        except VersionMismatch as err:
-            raise _fail(str(err)) from err
-    if not ranked:
-        raise _fail(f"no evaluations of {benchmark!r} in {db} yet: run fcbench eval (or make bench)")
+        ranked = _ranked_or_fail(conn, db, benchmark, version, across_versions, metric)
     versions = ranked[0].evaluation.versions_text() if not across_versions else "mixed versions"
     console.print(leaderboard_table(ranked, metric, f"{benchmark} leaderboard by {metric} ({versions})"))
 
@@ -210,12 +215,7 @@ def write_report_from_db(db: Path, out: Path, benchmark: str, metric: str, candi
     from leaderboard.report import failures_of, write_report
 
     with opened(db) as conn:
-        try:
-            ranked = select_ranked(conn, benchmark, version, across_versions, metric)
-        except VersionMismatch as err:
-            raise _fail(str(err)) from err
-        if not ranked:
-            raise _fail(f"no evaluations of {benchmark!r} in {db} yet")
+        ranked = _ranked_or_fail(conn, db, benchmark, version, across_versions, metric)
         browsed = next((r.evaluation for r in ranked if r.evaluation.candidate == candidate), None) if candidate else ranked[0].evaluation
         if browsed is None:
             raise _fail(f"{candidate!r} is not on the {benchmark} leaderboard; candidates: {', '.join(r.evaluation.candidate for r in ranked)}")
