@@ -5,11 +5,15 @@ Per item, against the record's gold answer:
 - ``json_valid``   the parser found a JSON object;
 - ``exact_match``  the answer equals the gold (key order ignored, 1 == 1.0, true != 1, strings
                    exact, lists in order, parallel calls as a multiset);
+- ``ast_match``    BFCL-style and lenient: every value among the acceptable ones (``meta.acceptable``,
+                   else the gold's), strings normalised, optional parameters omittable where
+                   allowed (``benchmark/ast_match.py``);
 - ``schema_valid`` right envelope, offered names only, arguments valid against their schema;
 - ``arg_f1``       F1 of (JSON-pointer path, value) leaves, micro over the item's calls;
 - ``name_match``   the multiset of called names equals the gold's.
 
-Each item also gets one :class:`~benchmark.verdict.CheckResult` naming its first failure.
+Each item also gets one :class:`~benchmark.verdict.CheckResult` naming its first failure against
+the gold answer, and one for ``ast_match`` against the acceptable values.
 """
 
 from __future__ import annotations
@@ -22,15 +26,16 @@ from dataclasses import asdict, dataclass
 from itertools import permutations
 from typing import Any
 
+from benchmark.ast_match import ast_verdict
 from benchmark.canonical import json_equal
 from benchmark.parser import Parsed, parse_output
 from benchmark.record import CATEGORIES, Answer, Call, Record
 from benchmark.verdict import CheckResult, ErrorType
 
-METRICS: tuple[str, ...] = ("exact_match", "schema_valid", "arg_f1", "json_valid", "name_match")
+METRICS: tuple[str, ...] = ("exact_match", "ast_match", "schema_valid", "arg_f1", "json_valid", "name_match")
 """Every per-item metric, in reporting order."""
 
-BINARY_METRICS = frozenset({"exact_match", "schema_valid", "json_valid", "name_match"})
+BINARY_METRICS = frozenset({"exact_match", "ast_match", "schema_valid", "json_valid", "name_match"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,9 @@ class ItemScore:
     name_match: bool
     arg_f1: float
     verdict: CheckResult
+    ast_match: bool = False
+    ast_verdict: CheckResult | None = None
+    """Why ``ast_match`` failed (None: the same as ``verdict``, e.g. a parse failure)."""
 
     def metric_values(self) -> dict[str, float]:
         return {name: float(getattr(self, name)) for name in METRICS}
@@ -54,6 +62,9 @@ class ItemScore:
         row = {"id": self.id, "category": self.category, "split": self.split, **self.metric_values()}
         row["verdict"] = str(self.verdict.error_type)
         row["messages"] = list(self.verdict.messages)
+        ast = self.ast_verdict or self.verdict
+        row["ast_verdict"] = str(ast.error_type)
+        row["ast_messages"] = list(ast.messages)
         return row
 
 
@@ -72,11 +83,11 @@ def _pair_calls(predicted: Sequence[Call], gold: Sequence[Call]) -> tuple[int, l
     weight_of_tp = len(predicted) + len(gold) + 1  # TP first, then the number of same-name pairs
     if len(predicted) == 1 and len(gold) == 1:
         return tp[0][0], [(0, 0)]
-    pairs = _best_assignment([[tp[i][j] * weight_of_tp + same[i][j] for j in range(len(gold))] for i in range(len(predicted))])
+    pairs = best_assignment([[tp[i][j] * weight_of_tp + same[i][j] for j in range(len(gold))] for i in range(len(predicted))])
     return sum(tp[i][j] for i, j in pairs), pairs
 
 
-def _best_assignment(weight: list[list[int]]) -> list[tuple[int, int]]:
+def best_assignment(weight: list[list[int]]) -> list[tuple[int, int]]:
     """Maximum-weight matching of rows to columns (rectangular allowed)."""
     rows = len(weight)
     cols = len(weight[0]) if rows else 0
@@ -118,6 +129,7 @@ def score_parsed(record: Record, parsed: Parsed) -> ItemScore:
         assert parsed.error is not None
         return _zero(record, CheckResult.fail(parsed.error, parsed.message), json_valid=parsed.json_valid)
     predicted, gold = parsed.answer, record.gold
+    lenient = ast_verdict(record, predicted)
     schema_valid = all(
         call.name in record.schemas and record.schemas[call.name].is_valid(call.arguments) for call in predicted
     )
@@ -126,14 +138,14 @@ def score_parsed(record: Record, parsed: Parsed) -> ItemScore:
         # A no-call on either side: right only when both abstain.
         correct = not gold and not predicted
         verdict = CheckResult.ok() if correct else _abstention_verdict(predicted)
-        return ItemScore(record.id, record.category, record.split, True, correct, schema_valid, name_match, float(correct), verdict)
+        return ItemScore(record.id, record.category, record.split, True, correct, schema_valid, name_match, float(correct), verdict, lenient.valid, lenient)
     true_pos, pairs = _pair_calls(predicted, gold)
     n_pred = sum(len(c.leaves) for c in predicted)
     n_gold = sum(len(c.leaves) for c in gold)
     arg_f1 = 2 * true_pos / (n_pred + n_gold)
     exact = len(predicted) == len(gold) and true_pos == n_pred == n_gold
     verdict = CheckResult.ok() if exact else _first_failure(record, predicted, gold, pairs)
-    return ItemScore(record.id, record.category, record.split, True, exact, schema_valid, name_match, arg_f1, verdict)
+    return ItemScore(record.id, record.category, record.split, True, exact, schema_valid, name_match, arg_f1, verdict, lenient.valid, lenient)
 
 
 def _abstention_verdict(predicted: Answer) -> CheckResult:

@@ -118,7 +118,7 @@ def test_the_task_version_tracks_the_versions_it_was_set_for() -> None:
     the task YAML, then the expectations below."""
     template = (TASKS_DIR / "fcbench" / "_default_template_yaml").read_text()
     version = yaml.safe_load(re.sub(r"!function \S+", "fn", template))["metadata"]["version"]
-    assert (version, frozen_benchmark().version, PROMPT_FORMAT_VERSION, SCORING_VERSION) == (1.0, "v1", 1, 1)
+    assert (version, frozen_benchmark().version, PROMPT_FORMAT_VERSION, SCORING_VERSION) == (1.1, "v1", 1, 1)
 
 
 def test_a_tiny_llama_runs_end_to_end_and_writes_its_results(tiny_llama_dir: Path, tmp_path: Path) -> None:
@@ -128,7 +128,7 @@ def test_a_tiny_llama_runs_end_to_end_and_writes_its_results(tiny_llama_dir: Pat
     assert summary["n_items"] == 8 and summary["truncated_prompts"] == 0 and summary["max_gen_toks"] == [24]
     assert summary["from_cache"] == 0 and run_eval(cfg).summary["from_cache"] == 8
     assert summary["prompt_format"] == "fcbench-chat-v1"
-    assert summary["benchmark"]["version"] == "v1" and summary["task_versions"]["fcbench_simple"] == 1.0
+    assert summary["benchmark"]["version"] == "v1" and summary["task_versions"]["fcbench_simple"] == 1.1
     files = {p.name for p in run.out_dir.iterdir()}
     assert {"results.json", "scores.json", "items.jsonl", "predictions.jsonl", *(f"samples_{t}.jsonl" for t in CATEGORY_TASKS)} <= files
     # fcbench's own scoring of the written predictions agrees with lm-eval's aggregate.

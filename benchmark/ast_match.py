@@ -1,0 +1,158 @@
+"""``ast_match``: BFCL-style lenient matching of an answer against acceptable values.
+
+BFCL's possible answers list, per parameter, every acceptable value, ``""`` meaning "may be
+omitted". A record carries them in ``meta.acceptable`` as ``[{"name", "arguments": {param:
+[values]}}, ...]``, one entry per expected call; a nested object value is itself a mapping of
+keys to acceptable-value lists. A record without ``meta.acceptable`` accepts exactly its gold
+answer: each gold value is the one acceptable value of its parameter.
+
+A predicted call matches an expected one when:
+- the names are equal;
+- every required parameter of the function's schema is present;
+- no parameter outside the function's schema or the expected call's acceptable values is set;
+- each value is among the acceptable values. Strings are compared after BFCL-like
+  normalisation (case, whitespace and punctuation ignored). A number equals a number of the same
+  value, so an integer is accepted where a float is expected, also inside lists; a float is
+  refused where the schema says integer. Booleans are never numbers. Lists match element by
+  element, in order;
+- an acceptable parameter left out has ``""`` among its acceptable values.
+
+Parallel calls match in any order: the predicted and expected calls must pair off one to one.
+An explicit no-call (``{"function_call": null}``) is right exactly when no call is expected. An
+output that does not parse is never a correct abstention (unlike BFCL's own runner, #443).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from benchmark.record import Answer, Call, Record
+from benchmark.verdict import CheckResult, ErrorType
+
+OMITTED = ""
+"""In an acceptable-values list: the parameter may be left out."""
+
+_IGNORED = re.compile(f"[\\s{re.escape(string.punctuation)}]")
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptableCall:
+    name: str
+    arguments: Mapping[str, list[Any]]
+    """parameter -> acceptable values (``""``: may be omitted)."""
+
+
+def acceptable_calls(record: Record) -> list[AcceptableCall]:
+    """The record's ``meta.acceptable``, or its gold answer as the only acceptable values."""
+    given = record.meta.get("acceptable")
+    if given is not None:
+        return [AcceptableCall(call["name"], call["arguments"]) for call in given]
+    return [AcceptableCall(call.name, {param: [_as_acceptable(value)] for param, value in call.arguments.items()}) for call in record.gold]
+
+
+def _as_acceptable(value: Any) -> Any:
+    """A gold value in the acceptable-values form: objects map each key to a one-value list."""
+    if isinstance(value, dict):
+        return {key: [_as_acceptable(v)] for key, v in value.items()}
+    if isinstance(value, list):
+        return [_as_acceptable(v) for v in value]
+    return value
+
+
+def normalise(text: str) -> str:
+    """BFCL-like string normalisation: lower case, no whitespace, no punctuation."""
+    return _IGNORED.sub("", text.lower())
+
+
+def value_matches(value: Any, acceptable: Any, schema: Mapping[str, Any] | None = None) -> bool:
+    """Whether ``value`` equals one acceptable value (see the module docstring)."""
+    schema = schema or {}
+    if isinstance(acceptable, bool) or isinstance(value, bool):
+        return isinstance(acceptable, bool) and isinstance(value, bool) and value == acceptable
+    if isinstance(acceptable, (int, float)):
+        if not isinstance(value, (int, float)):
+            return False
+        if schema.get("type") == "integer" and isinstance(value, float):
+            return False
+        return float(value) == float(acceptable)
+    if isinstance(acceptable, str):
+        return isinstance(value, str) and normalise(value) == normalise(acceptable)
+    if isinstance(acceptable, list):
+        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        return isinstance(value, list) and len(value) == len(acceptable) and all(value_matches(v, a, items) for v, a in zip(value, acceptable))
+    if isinstance(acceptable, dict):
+        return isinstance(value, dict) and _object_problem(value, acceptable, schema.get("properties") or {}) is None
+    return value is None and acceptable is None
+
+
+def _object_problem(value: Mapping[str, Any], acceptable: Mapping[str, list[Any]], properties: Mapping[str, Any]) -> tuple[ErrorType, str] | None:
+    """The first way an arguments object (or a nested object) misses its acceptable values."""
+    for key, given in value.items():
+        if key not in acceptable:
+            return ErrorType.ARGS_UNEXPECTED, f"{key!r} is not among the acceptable parameters"
+        prop = properties.get(key) if isinstance(properties.get(key), dict) else {}
+        if not any(value_matches(given, option, prop) for option in acceptable[key]):
+            shown = [option for option in acceptable[key] if option != OMITTED]
+            return ErrorType.ARGS_VALUE, f"{key}: {given!r} is not acceptable (acceptable: {shown!r})"
+    for key, options in acceptable.items():
+        if key not in value and OMITTED not in options:
+            return ErrorType.ARGS_MISSING, f"{key!r} was left out but may not be"
+    return None
+
+
+def call_verdict(call: Call, expected: AcceptableCall, spec: Mapping[str, Any] | None) -> CheckResult:
+    """Why ``call`` does not match ``expected`` (``spec``: the offered function), or OK."""
+    if call.name != expected.name:
+        return CheckResult.fail(ErrorType.NAME_WRONG_FUNCTION, f"called {call.name}, expected {expected.name}")
+    parameters = (spec or {}).get("parameters") or {}
+    properties = parameters.get("properties") or {}
+    for required in parameters.get("required") or ():
+        if required not in call.arguments:
+            return CheckResult.fail(ErrorType.ARGS_MISSING_REQUIRED, f"{call.name}: required parameter {required!r} is missing")
+    for key in call.arguments:
+        if spec is not None and key not in properties:
+            return CheckResult.fail(ErrorType.ARGS_UNEXPECTED, f"{call.name}: {key!r} is not a parameter of the function")
+    problem = _object_problem(call.arguments, expected.arguments, properties)
+    if problem is not None:
+        return CheckResult.fail(problem[0], f"{call.name}: {problem[1]}")
+    return CheckResult.ok()
+
+
+def ast_verdict(record: Record, predicted: Answer) -> CheckResult:
+    """OK when the parsed answer matches the record's acceptable calls (see the module docstring)."""
+    expected = acceptable_calls(record)
+    if not expected or not predicted:
+        if not expected and not predicted:
+            return CheckResult.ok()
+        if predicted:
+            return CheckResult.fail(ErrorType.IRRELEVANCE_CALLED, f"no call is expected, the model called {', '.join(c.name for c in predicted)}")
+        return CheckResult.fail(ErrorType.CALLS_ABSTAINED, "the model answered with no call, but a call is expected")
+    specs = {spec["name"]: spec for spec in record.functions}
+    for call in predicted:
+        if call.name not in specs:
+            return CheckResult.fail(ErrorType.NAME_HALLUCINATED, f"{call.name} is not an offered function")
+    if len(predicted) != len(expected):
+        return CheckResult.fail(ErrorType.CALLS_COUNT, f"expected {len(expected)} call(s), got {len(predicted)}")
+    verdicts = [[call_verdict(call, exp, specs.get(call.name)) for exp in expected] for call in predicted]
+    return _pair_off(verdicts)
+
+
+def _pair_off(verdicts: Sequence[Sequence[CheckResult]]) -> CheckResult:
+    """OK when predicted calls and expected calls pair off one to one (any order); else the
+    verdict of a predicted call that matches no expected call left for it."""
+    from benchmark.metrics import best_assignment
+
+    pairs = best_assignment([[int(v.valid) for v in row] for row in verdicts])
+    if sum(verdicts[i][j].valid for i, j in pairs) == len(verdicts):
+        return CheckResult.ok()
+    paired = dict(pairs)
+    for i, row in enumerate(verdicts):
+        if not row[paired[i]].valid:
+            # Explain with the closest failure: the same name if there is one.
+            same_name = [v for v in row if not v.valid and v.error_type != ErrorType.NAME_WRONG_FUNCTION]
+            return (same_name or [row[paired[i]]])[0]
+    return CheckResult.fail(ErrorType.CALLS_COUNT, "the calls do not pair off with the expected ones")
