@@ -15,6 +15,7 @@ from benchmark.metrics import METRICS
 from benchmark.scoring import ScoreReport, score_files, write_report
 from fcbench import board
 from fcbench.bench import DEFAULT_LIMIT
+from generators.bfcl import CATEGORIES as BFCL_CATEGORIES
 from leaderboard.store import DEFAULT_DB, opened, record_results
 
 app = typer.Typer(
@@ -163,6 +164,34 @@ def validate(
         console.print(f"wrote [bold]{write_outputs(reports, out)}[/] and the clean/rejects files beside it")
     if rejects:
         raise typer.Exit(1)
+
+
+@app.command("import-bfcl")
+def import_bfcl_command(
+    categories: Annotated[str, typer.Option("--categories", help="Comma-separated BFCL categories.")] = ",".join(BFCL_CATEGORIES),
+    out: Annotated[Path, typer.Option("--out", help="Folder for <category>.jsonl, rejects.jsonl and manifest.json.")] = Path("benchmark/data/bfcl-v4"),
+) -> None:
+    """Convert BFCL's data (the installed bfcl-eval wheel, offline) into fcbench records."""
+    from generators.bfcl import BfclNotInstalled, gold_check, import_bfcl
+
+    chosen = [c.strip() for c in categories.split(",") if c.strip()]
+    try:
+        manifest = import_bfcl(chosen, out)
+    except (BfclNotInstalled, ValueError) as err:
+        err_console.print(f"[red]{err}[/]", highlight=False)
+        raise typer.Exit(1) from err
+    table = Table(title=f"BFCL {manifest['version']} -> {out}/ (gold: each item's canonical answer scored with ast_match)")
+    for column in ("category", "imported", "rejected", "gold ast_match"):
+        table.add_column(column, justify="left" if column == "category" else "right")
+    checks = gold_check(out, chosen)
+    for check in checks:
+        entry = manifest["categories"][check.category]
+        share = f"{100 * check.matched / check.items:.1f} %" if check.items else "–"
+        table.add_row(check.category, str(entry["records"]), str(entry["rejected"]), share)
+    console.print(table)
+    _print_problems("gold check", [f"{item}: {why}" for check in checks for item, why in check.failures])
+    rejected = sum(e["rejected"] for e in manifest["categories"].values())
+    console.print(f"wrote [bold]{out}/manifest.json[/]; {rejected} item(s) rejected with their reasons in [bold]{out}/rejects.jsonl[/]")
 
 
 @app.command("prepare-model")

@@ -45,7 +45,7 @@ import jsonschema
 
 from benchmark.ast_match import options_of
 from benchmark.jsonl import content_lines
-from benchmark.record import RecordError, answer_from_output, category_of, gold_problems, record_from_json, record_schema_errors
+from benchmark.record import RecordError, answer_from_output, dumps_canonical, category_of, gold_problems, record_from_json, record_schema_errors
 
 DISTRIBUTION = "bfcl-eval"
 BENCHMARK_NAME = "bfcl-v4"
@@ -254,7 +254,8 @@ def import_category(category: str) -> tuple[CategoryImport, str]:
 
 
 def _dump(rows: Iterable[Mapping[str, Any]]) -> str:
-    return "".join(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n" for row in rows)
+    """Canonical JSONL, the form ``fcbench validate`` expects (and byte-stable)."""
+    return "".join(dumps_canonical(row) + "\n" for row in rows)
 
 
 def import_bfcl(categories: Sequence[str] = CATEGORIES, out_dir: Path = DEFAULT_OUT) -> dict[str, Any]:
@@ -281,3 +282,31 @@ def import_bfcl(categories: Sequence[str] = CATEGORIES, out_dir: Path = DEFAULT_
     manifest = {"name": BENCHMARK_NAME, "version": version, "sha256": combined, "distribution": DISTRIBUTION, "categories": entries}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+@dataclass(frozen=True, slots=True)
+class GoldCheck:
+    category: str
+    items: int
+    matched: int
+    failures: list[tuple[str, str]]
+    """(id, verdict and message) of each imported item whose own answer fails ast_match."""
+
+
+def gold_check(out_dir: Path, categories: Sequence[str]) -> list[GoldCheck]:
+    """Score each imported item's canonical answer, rendered as fcbench JSON, with ast_match:
+    a conversion that lost or bent an acceptable value shows up here."""
+    from benchmark.metrics import score_output
+    from benchmark.record import read_records
+
+    checks = []
+    for category in categories:
+        records, problems = read_records(out_dir / f"{category}.jsonl")
+        failures = [(str(p.line), p.reason) for p in problems]
+        for record in records:
+            score = score_output(record, json.dumps(record.raw["output"]))
+            if not score.ast_match:
+                verdict = score.ast_verdict or score.verdict
+                failures.append((record.id, f"{verdict.error_type}: {'; '.join(verdict.messages)}"))
+        checks.append(GoldCheck(category, len(records), len(records) - len(failures), failures))
+    return checks
