@@ -14,6 +14,9 @@ from benchmark.scoring import sha256_file
 
 BENCHMARK_DIR = Path(__file__).parent / "data"
 MANIFEST = BENCHMARK_DIR / "manifest.json"
+BFCL_DIR = BENCHMARK_DIR / "bfcl-v4"
+"""Where ``fcbench import-bfcl`` writes BFCL's items as records (not committed: made offline
+from the installed ``bfcl-eval`` wheel)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +48,15 @@ def _checked(path: Path, expected: str, manifest_path: Path) -> Path:
     if actual != expected:
         raise ValueError(f"{path} has sha256 {actual}, but {manifest_path} froze it as {expected}: benchmarks are never edited in place")
     return path
+
+
+def imported_benchmark(folder: Path = BFCL_DIR) -> FrozenBenchmark:
+    """A benchmark converted from outside data (``fcbench import-bfcl``): its combined records
+    file checked against the import's manifest. Few-shot examples are fcbench's own (drawn from
+    training data, in the same record format)."""
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"{manifest_path} is missing: run `fcbench import-bfcl` first (offline, a few seconds)")
+    manifest = json.loads(manifest_path.read_text())
+    path = _checked(folder / manifest["file"], manifest["sha256"], manifest_path)
+    return FrozenBenchmark(manifest["name"], manifest["version"], path, manifest["sha256"], frozen_benchmark().fewshot_path)

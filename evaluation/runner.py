@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.frozen import FrozenBenchmark, frozen_benchmark
+from benchmark.frozen import FrozenBenchmark, frozen_benchmark, imported_benchmark
 from benchmark.prompt import PROMPT_FORMAT_VERSION, Encoding
 from benchmark.provenance import git_commit, library_versions, sha256_tree
 from benchmark.scoring import SCORING_VERSION, ScoreReport, score_files, write_report
@@ -91,7 +91,8 @@ def run_eval(cfg: EvalConfig, progress: Any = None) -> EvalRun:
     dtype = cfg.dtype or preferred_dtype(device)
     model_args = _model_args(cfg, resolve_model(cfg.model), dtype)
     adapter_sha256 = sha256_tree(cfg.adapter, ADAPTER_WEIGHTS) if cfg.adapter else None
-    out_dir = cfg.results_dir / cfg.candidate()
+    frozen = benchmark_of(cfg.tasks)
+    out_dir = results_folder(cfg, frozen.name)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     lm = FcbenchLM(**model_args, batch_size=cfg.batch_size, device=device, json_stop=cfg.json_stop, progress=progress)
@@ -107,13 +108,31 @@ def run_eval(cfg: EvalConfig, progress: Any = None) -> EvalRun:
     seconds = time.perf_counter() - started
 
     samples: dict[str, list[dict[str, Any]]] = results.pop("samples")
-    frozen = frozen_benchmark()
     outputs = _write_samples(out_dir, samples)
     report = score_files(frozen.path, outputs["path"], ids=set(outputs["ids"]))
     write_report(report, out_dir)
     summary = _summary(cfg, model_args, adapter_sha256, device, dtype, frozen, results, samples, lm, seconds, len(report.items))
     (out_dir / "results.json").write_text(json.dumps({"fcbench": summary, "lm_eval": results}, indent=2, default=_jsonable) + "\n")
     return EvalRun(out_dir, summary, report, results)
+
+
+BFCL_TASK_PREFIXES = ("fcbench_bfcl", "bfcl_")
+
+
+def benchmark_of(tasks: tuple[str, ...]) -> FrozenBenchmark:
+    """The benchmark the tasks evaluate: BFCL's imported items or fcbench's frozen one. One per
+    evaluation, so that its results are scored and recorded against one benchmark version."""
+    is_bfcl = [task.startswith(BFCL_TASK_PREFIXES) for task in tasks]
+    if all(is_bfcl):
+        return imported_benchmark()
+    if not any(is_bfcl):
+        return frozen_benchmark()
+    raise ValueError(f"--tasks {','.join(tasks)} mixes BFCL and fcbench tasks: evaluate each benchmark on its own")
+
+
+def results_folder(cfg: EvalConfig, benchmark: str) -> Path:
+    """``results/<candidate>/`` for fcbench, ``results/<benchmark>/<candidate>/`` for others."""
+    return cfg.results_dir / cfg.candidate() if benchmark == "fcbench" else cfg.results_dir / benchmark / cfg.candidate()
 
 
 def _model_args(cfg: EvalConfig, model_dir: str, dtype: str) -> dict[str, Any]:

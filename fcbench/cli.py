@@ -15,6 +15,7 @@ from benchmark.metrics import METRICS
 from benchmark.scoring import ScoreReport, score_files, write_report
 from fcbench import board
 from fcbench.bench import DEFAULT_LIMIT
+from benchmark.frozen import BFCL_DIR
 from generators.bfcl import CATEGORIES as BFCL_CATEGORIES
 from leaderboard.store import DEFAULT_DB, opened, record_results
 
@@ -169,7 +170,7 @@ def validate(
 @app.command("import-bfcl")
 def import_bfcl_command(
     categories: Annotated[str, typer.Option("--categories", help="Comma-separated BFCL categories.")] = ",".join(BFCL_CATEGORIES),
-    out: Annotated[Path, typer.Option("--out", help="Folder for <category>.jsonl, rejects.jsonl and manifest.json.")] = Path("benchmark/data/bfcl-v4"),
+    out: Annotated[Path, typer.Option("--out", help="Folder for <category>.jsonl, bfcl-v4.jsonl (all), rejects.jsonl and manifest.json.")] = BFCL_DIR,
 ) -> None:
     """Convert BFCL's data (the installed bfcl-eval wheel, offline) into fcbench records."""
     from generators.bfcl import BfclNotInstalled, gold_check, import_bfcl
@@ -245,6 +246,7 @@ def evaluate(
     )
     columns = (TextColumn(f"[bold]{cfg.candidate()}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     try:
+        _import_bfcl_if_needed(cfg.tasks)
         with Progress(*columns, console=console, transient=False) as progress:
             run = run_eval(cfg, progress=progress)
     except (FileNotFoundError, ModelNotAvailable, ValueError) as err:
@@ -266,6 +268,19 @@ def evaluate(
         with opened(leaderboard_db) as conn:
             evaluation_id = record_results(conn, run.out_dir)
         console.print(f"recorded as evaluation #{evaluation_id} in [bold]{leaderboard_db}[/]")
+
+
+def _import_bfcl_if_needed(tasks: Sequence[str]) -> None:
+    """BFCL tasks read the imported items: import them (offline, seconds) on first use."""
+    from evaluation.runner import BFCL_TASK_PREFIXES
+    from generators.bfcl import BfclNotInstalled, import_bfcl
+
+    if any(t.startswith(BFCL_TASK_PREFIXES) for t in tasks) and not (BFCL_DIR / "manifest.json").is_file():
+        console.print(f"importing BFCL's data into {BFCL_DIR}/ (fcbench import-bfcl)")
+        try:
+            import_bfcl(out_dir=BFCL_DIR)
+        except BfclNotInstalled as err:
+            raise ValueError(str(err)) from err
 
 
 @contextmanager

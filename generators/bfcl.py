@@ -44,6 +44,7 @@ from typing import Any
 import jsonschema
 
 from benchmark.ast_match import options_of
+from benchmark.frozen import BFCL_DIR
 from benchmark.jsonl import content_lines
 from benchmark.record import RecordError, answer_from_output, dumps_canonical, category_of, gold_problems, record_from_json, record_schema_errors
 
@@ -53,7 +54,9 @@ CATEGORIES: tuple[str, ...] = (
     "simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance",
     "live_simple", "live_multiple", "live_parallel", "live_parallel_multiple", "live_irrelevance",
 )
-DEFAULT_OUT = Path("benchmark/data/bfcl-v4")
+DEFAULT_OUT = BFCL_DIR
+COMBINED = "bfcl-v4.jsonl"
+"""Every imported category in one file, in category order: what evaluation scores against."""
 INSTRUCTION = "Answer the user's question with a JSON function call to one or more of the offered functions, or with no call when none fits."
 
 TYPE_MAP: Mapping[str, str | None] = {
@@ -267,10 +270,12 @@ def import_bfcl(categories: Sequence[str] = CATEGORIES, out_dir: Path = DEFAULT_
     out_dir.mkdir(parents=True, exist_ok=True)
     entries: dict[str, Any] = {}
     rejects: list[dict[str, Any]] = []
+    combined: list[str] = []
     version = ""
     for category in categories:
         result, version = import_category(category)
         text = _dump(result.records)
+        combined.append(text)
         (out_dir / f"{category}.jsonl").write_text(text, encoding="utf-8")
         entries[category] = {
             "file": f"{category}.jsonl", "records": len(result.records), "rejected": len(result.rejects),
@@ -278,8 +283,12 @@ def import_bfcl(categories: Sequence[str] = CATEGORIES, out_dir: Path = DEFAULT_
         }
         rejects.extend(result.rejects)
     (out_dir / "rejects.jsonl").write_text(_dump(rejects), encoding="utf-8")
-    combined = hashlib.sha256("".join(f"{c}:{e['sha256']}\n" for c, e in sorted(entries.items())).encode()).hexdigest()
-    manifest = {"name": BENCHMARK_NAME, "version": version, "sha256": combined, "distribution": DISTRIBUTION, "categories": entries}
+    all_records = "".join(combined)
+    (out_dir / COMBINED).write_text(all_records, encoding="utf-8")
+    manifest = {
+        "name": BENCHMARK_NAME, "version": version, "file": COMBINED, "sha256": hashlib.sha256(all_records.encode()).hexdigest(),
+        "distribution": DISTRIBUTION, "categories": entries,
+    }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
 

@@ -1,5 +1,6 @@
-"""lm-eval glue for fcbench: the frozen benchmark as docs, prompts from fcbench's one prompt
-format, scores from fcbench's metrics. Nothing here decides what a prompt looks like or how an
+"""lm-eval glue for fcbench: the frozen benchmark (and BFCL's items, once imported with
+``fcbench import-bfcl``) as docs, prompts from fcbench's one prompt format, scores from
+fcbench's metrics. Nothing here decides what a prompt looks like or how an
 answer is scored; it only wires ``benchmark/`` into lm-eval's hooks.
 
 Runtime options arrive as lm-eval metadata (``--metadata '{...}'``; lm-eval's CLI also merges
@@ -23,7 +24,7 @@ from typing import Any
 
 import datasets
 
-from benchmark.frozen import FrozenBenchmark, frozen_benchmark
+from benchmark.frozen import FrozenBenchmark, frozen_benchmark, imported_benchmark
 from benchmark.metrics import METRICS, score_output
 from benchmark.prompt import PROMPT_FORMAT_VERSION, Encoding, PromptFormat, default_encoding, render
 from benchmark.record import Record, read_records, record_from_json
@@ -36,14 +37,27 @@ def load_split(category: str | None = None, fewshot: int = 0, prompt_encoding: E
     """The ``test`` split of one category, prompts rendered. Items alternate between the
     seen-function and unseen-function halves so that ``--limit N`` takes both equally."""
     frozen, records = _benchmark(metadata.get("benchmark_version"))
+    chosen = [r for r in records if category is None or r.category == category]
+    halves = [[r for r in chosen if r.split == split] for split in SPLITS]
+    ordered = [r for r in chain.from_iterable(zip_longest(*halves)) if r is not None]
+    return _docs(frozen, ordered, fewshot, prompt_encoding, metadata)
+
+
+def load_bfcl(bfcl_category: str, fewshot: int = 0, prompt_encoding: Encoding | None = None, **metadata: Any) -> datasets.DatasetDict:
+    """One imported BFCL category, in BFCL's order."""
+    frozen, records = _imported()
+    chosen = [r for r in records if r.meta.get("bfcl_category") == bfcl_category]
+    if not chosen:
+        raise ValueError(f"no items of BFCL category {bfcl_category!r} in {frozen.path}: import it with fcbench import-bfcl --categories {bfcl_category}")
+    return _docs(frozen, chosen, fewshot, prompt_encoding, metadata)
+
+
+def _docs(frozen: FrozenBenchmark, ordered: list[Record], fewshot: int, prompt_encoding: Encoding | None, metadata: dict[str, Any]) -> datasets.DatasetDict:
     tokenizer = _tokenizer(metadata.get("tokenizer") or metadata.get("pretrained"))
     trained = _adapter_prompt_format(metadata.get("peft"))
     encoding = prompt_encoding or trained.get("encoding") or (default_encoding(tokenizer) if tokenizer else "plain")
     prompt_format = PromptFormat(encoding, call_tokens=bool(trained.get("call_tokens")))
     shots = _shots(frozen.fewshot_path, int(fewshot))
-    chosen = [r for r in records if category is None or r.category == category]
-    halves = [[r for r in chosen if r.split == split] for split in SPLITS]
-    ordered = [r for r in chain.from_iterable(zip_longest(*halves)) if r is not None]
     docs = []
     for record in ordered:
         rendered = render(record, encoding, tokenizer, shots, call_tokens=prompt_format.call_tokens)
@@ -64,10 +78,18 @@ def load_split(category: str | None = None, fewshot: int = 0, prompt_encoding: E
 @cache
 def _benchmark(version: str | None) -> tuple[FrozenBenchmark, list[Record]]:
     """Read (and sha256-check) once per process: each category subtask loads from it."""
-    frozen = frozen_benchmark(version)
+    return _read(frozen_benchmark(version))
+
+
+@cache
+def _imported() -> tuple[FrozenBenchmark, list[Record]]:
+    return _read(imported_benchmark())
+
+
+def _read(frozen: FrozenBenchmark) -> tuple[FrozenBenchmark, list[Record]]:
     records, problems = read_records(frozen.path)
     if problems:
-        raise ValueError(f"the frozen benchmark has problems: {problems[0]}")
+        raise ValueError(f"the benchmark {frozen.path} has problems: {problems[0]}")
     return frozen, records
 
 
@@ -124,6 +146,11 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float 
     values = score_output(_record(doc["record"]), results[0]).metric_values()
     per_split = {f"{m}_{split}": (values[m] if doc["split"] == split else None) for m in METRICS for split in SPLITS}
     return {**values, **per_split}
+
+
+def process_results_bfcl(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
+    """fcbench's metrics for one BFCL item (BFCL items have no seen/unseen split)."""
+    return score_output(_record(doc["record"]), results[0]).metric_values()
 
 
 def mean_present(values: list[float | None]) -> float:
