@@ -60,3 +60,14 @@ def imported_benchmark(folder: Path = BFCL_DIR) -> FrozenBenchmark:
     manifest = json.loads(manifest_path.read_text())
     path = _checked(folder / manifest["file"], manifest["sha256"], manifest_path)
     return FrozenBenchmark(manifest["name"], manifest["version"], path, manifest["sha256"], frozen_benchmark().fewshot_path)
+
+
+def find_benchmark(name: str, version: str, sha256: str) -> FrozenBenchmark | None:
+    """The benchmark an evaluation ran on, if it is still here unchanged (None otherwise)."""
+    candidates: list[FrozenBenchmark] = []
+    for loader in (lambda: frozen_benchmark(version), imported_benchmark):
+        try:
+            candidates.append(loader())
+        except (FileNotFoundError, ValueError):
+            continue
+    return next((b for b in candidates if (b.name, b.version, b.sha256) == (name, version, sha256)), None)

@@ -219,21 +219,18 @@ def write_report_from_db(db: Path, out: Path, benchmark: str, metric: str, candi
         browsed = next((r.evaluation for r in ranked if r.evaluation.candidate == candidate), None) if candidate else ranked[0].evaluation
         if browsed is None:
             raise _fail(f"{candidate!r} is not on the {benchmark} leaderboard; candidates: {', '.join(r.evaluation.candidate for r in ranked)}")
-        failures = failures_of(item_results(conn, browsed.id), _questions(browsed))
+        failures = failures_of(item_results(conn, browsed.id), _questions(browsed), metric)
     result = write_report(ranked, out, metric=metric, failures_candidate=browsed.candidate, failures=failures, title=f"fcbench report: {benchmark}")
     return result.page
 
 
 def _questions(ev: Evaluation) -> dict[str, tuple[str, str]]:
-    """id -> (question, gold JSON) from the committed benchmark the evaluation ran on."""
-    from benchmark.frozen import frozen_benchmark
+    """id -> (question, gold JSON) from the benchmark the evaluation ran on, if still here."""
+    from benchmark.frozen import find_benchmark
     from benchmark.record import read_records
 
-    try:
-        frozen = frozen_benchmark(ev.benchmark_version)
-    except ValueError:
+    found = find_benchmark(ev.benchmark, ev.benchmark_version, ev.benchmark_sha256)
+    if found is None:
         return {}
-    if frozen.name != ev.benchmark or frozen.sha256 != ev.benchmark_sha256:
-        return {}
-    records, _ = read_records(frozen.path)
+    records, _ = read_records(found.path)
     return {r.id: (r.question, json.dumps(r.raw.get("output"), ensure_ascii=False)) for r in records}

@@ -25,7 +25,7 @@ from leaderboard.compare import Ranked  # noqa: E402
 from leaderboard.store import ItemResult  # noqa: E402
 
 TEMPLATES = Path(__file__).parent / "templates"
-CHART_METRICS: tuple[str, ...] = ("exact_match", "schema_valid", "arg_f1")
+CHART_METRICS: tuple[str, ...] = ("exact_match", "ast_match", "schema_valid", "arg_f1")
 """One per-category chart each."""
 
 
@@ -50,11 +50,12 @@ class Report:
     failures: int
 
 
-def failures_of(items: Mapping[str, ItemResult], questions: Mapping[str, tuple[str, str]]) -> list[Failure]:
-    """Items not exactly right, with question and gold (``questions``: id -> (question, gold))."""
+def failures_of(items: Mapping[str, ItemResult], questions: Mapping[str, tuple[str, str]], metric: str = "exact_match") -> list[Failure]:
+    """Items not right on ``metric``, with the verdict that explains it, the question and the
+    gold answer (``questions``: id -> (question, gold))."""
     return [
-        Failure(item.item_id, item.category, item.split, item.verdict, item.messages, *questions.get(item.item_id, ("(not in this benchmark version)", "")), item.output or "")
-        for item in items.values() if item.metrics.get("exact_match", 0.0) < 1.0
+        Failure(item.item_id, item.category, item.split, *item.explained(metric), *questions.get(item.item_id, ("(not in this benchmark version)", "")), item.output or "")
+        for item in items.values() if item.metrics.get(metric, 0.0) < 1.0
     ]
 
 

@@ -28,7 +28,8 @@ from benchmark.jsonl import content_lines
 from benchmark.metrics import Estimate
 
 DEFAULT_DB = Path("leaderboard/leaderboard.db")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: items keep the ast_match verdict too."""
 BUSY_TIMEOUT_MS = 120_000
 """How long a writer waits for another one's transaction before giving up."""
 
@@ -74,9 +75,11 @@ CREATE TABLE IF NOT EXISTS items (
     item_id       TEXT NOT NULL,
     category      TEXT NOT NULL,
     split         TEXT,
-    verdict       TEXT NOT NULL,
+    verdict       TEXT NOT NULL,                  -- why not exact_match (first failure), or ok
     messages      TEXT NOT NULL,                  -- JSON list
     output        TEXT,                           -- the raw model text
+    ast_verdict   TEXT,                           -- why not ast_match, or ok
+    ast_messages  TEXT,                           -- JSON list
     PRIMARY KEY (evaluation_id, item_id)
 );
 CREATE TABLE IF NOT EXISTS item_metrics (
@@ -166,6 +169,10 @@ def connect(path: str | Path = DEFAULT_DB) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys = ON")
     with _transaction(conn):
         _create_schema(conn)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
+        for column in ("ast_verdict", "ast_messages"):  # a version-1 file gains them
+            if column not in columns:
+                conn.execute(f"ALTER TABLE items ADD COLUMN {column} TEXT")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return conn
 
@@ -229,8 +236,9 @@ def _record(conn: sqlite3.Connection, results_dir: Path) -> int:
              for group, estimates in scores["metrics"].items() for metric, e in estimates.items()],
         )
         conn.executemany(
-            "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(evaluation_id, it["id"], it["category"], it.get("split"), it["verdict"], json.dumps(it.get("messages", [])), outputs.get(it["id"]))
+            "INSERT INTO items (evaluation_id, item_id, category, split, verdict, messages, output, ast_verdict, ast_messages) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(evaluation_id, it["id"], it["category"], it.get("split"), it["verdict"], json.dumps(it.get("messages", [])), outputs.get(it["id"]),
+              it.get("ast_verdict"), json.dumps(it.get("ast_messages", [])))
              for it in items],
         )
         conn.executemany(
@@ -358,6 +366,14 @@ class ItemResult:
     messages: list[str]
     output: str | None
     metrics: dict[str, float]
+    ast_verdict: str | None = None
+    ast_messages: list[str] | None = None
+
+    def explained(self, metric: str) -> tuple[str, list[str]]:
+        """The verdict that explains ``metric``: ast_match has its own, the rest share one."""
+        if metric == "ast_match" and self.ast_verdict is not None:
+            return self.ast_verdict, self.ast_messages or []
+        return self.verdict, self.messages
 
 
 def item_results(conn: sqlite3.Connection, evaluation_id: int) -> dict[str, ItemResult]:
@@ -366,7 +382,10 @@ def item_results(conn: sqlite3.Connection, evaluation_id: int) -> dict[str, Item
     for row in conn.execute("SELECT item_id, metric, value FROM item_metrics WHERE evaluation_id = ?", (evaluation_id,)):
         values.setdefault(row["item_id"], {})[row["metric"]] = row["value"]
     return {
-        row["item_id"]: ItemResult(row["item_id"], row["category"], row["split"], row["verdict"], json.loads(row["messages"]), row["output"], values.get(row["item_id"], {}))
+        row["item_id"]: ItemResult(
+            row["item_id"], row["category"], row["split"], row["verdict"], json.loads(row["messages"]), row["output"], values.get(row["item_id"], {}),
+            row["ast_verdict"], json.loads(row["ast_messages"]) if row["ast_messages"] else None,
+        )
         for row in conn.execute("SELECT * FROM items WHERE evaluation_id = ? ORDER BY item_id", (evaluation_id,))
     }
 

@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from benchmark.frozen import frozen_benchmark
+from benchmark.metrics import METRICS
 from benchmark.record import read_records
 from benchmark.scoring import score_files, write_report
 from fcbench.cli import app
@@ -128,7 +129,20 @@ def test_an_evaluation_is_stored_with_its_metrics_and_every_item(tmp_path: Path)
         first_wrong_simple = next(r for r in _records(10)[4:] if r.category == "simple")
         wrong = items[first_wrong_simple.id]
         assert wrong.verdict == "name:hallucinated" and "no_such_function" in wrong.output
+        assert wrong.explained("ast_match") == ("name:hallucinated", ["no_such_function is not an offered function"])
     assert "tiny, 0-shot, fcbench-chat-v1, git 01234567" in ev.provenance()
+
+
+def test_a_version_1_file_gains_the_ast_verdict_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "lb.db")
+    old.execute("CREATE TABLE items (evaluation_id INTEGER NOT NULL, item_id TEXT NOT NULL, category TEXT NOT NULL, split TEXT, "
+                "verdict TEXT NOT NULL, messages TEXT NOT NULL, output TEXT, PRIMARY KEY (evaluation_id, item_id))")
+    old.close()
+    with opened(tmp_path / "lb.db") as conn:
+        assert {"ast_verdict", "ast_messages"} <= {row[1] for row in conn.execute("PRAGMA table_info(items)")}
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
 
 
 def test_a_folder_that_is_not_a_result_is_refused_with_its_name(tmp_path: Path) -> None:
@@ -233,7 +247,7 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
         evals = evaluations(conn)
         assert sorted(ev.candidate for ev in evals) == ["a"] * 15 + ["b"] * 15
         assert all(len(item_results(conn, ev.id)) == 20 for ev in evals)
-        assert conn.execute("SELECT COUNT(*) FROM item_metrics").fetchone()[0] == 30 * 20 * 5
+        assert conn.execute("SELECT COUNT(*) FROM item_metrics").fetchone()[0] == 30 * 20 * len(METRICS)
 
 
 def test_two_fcbench_eval_processes_at_once_both_land(tiny_llama_dir: Path, tmp_path: Path) -> None:
@@ -297,7 +311,7 @@ def test_the_report_page_holds_the_ranked_table_charts_and_the_failures(report_d
     page.feed(html)
     assert page.tables == {"leaderboard": 3, "failures": 4}  # the best candidate's 4 wrong items
     assert html.index("tuned-0shot") < html.index("base-3shot") < html.index("base-0shot")
-    assert len(page.images) == 4  # three metrics by category, and seen vs unseen
+    assert len(page.images) == 5  # four metrics by category, and seen vs unseen
     for src in page.images:
         assert (report_dir / src).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Model output is text, never markup.
@@ -320,7 +334,7 @@ def test_the_report_renders_in_a_headless_browser(report_dir: Path, tmp_path: Pa
         assert page.locator("#leaderboard tbody tr").count() == 3
         assert page.locator("#leaderboard tbody tr").first.inner_text().startswith("1\ttuned-0shot")
         sizes = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
-        assert len(sizes) == 4 and all(done and w > 300 and h > 200 for done, w, h in sizes)
+        assert len(sizes) == 5 and all(done and w > 300 and h > 200 for done, w, h in sizes)
         # The failure browser filters in place: pick the first verdict, count its rows.
         verdict = page.locator("#verdict-filter option").nth(1).inner_text()
         page.select_option("#verdict-filter", verdict)
