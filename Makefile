@@ -17,6 +17,9 @@ BFCL := bfcl-eval==2026.3.23
 LIMIT ?= 50
 # make bench BENCH_LIMIT=N: items per category for every candidate (default: fcbench bench's, 15).
 BENCH_LIMIT ?=
+# make bench BFCL=1: every candidate on BFCL's categories too (off by default: on this CPU it more
+# than doubles the time).
+BFCL ?=
 CONFIG ?= trainers/configs/smollm2-lora-quick.yaml
 
 .PHONY: setup browser test perf perf-data perf-eval perf-train data validate score-example model baselines train bench clean
@@ -93,7 +96,7 @@ perf-eval: model
 # none, base 0-shot and 3-shot and every adapter under runs/ not yet on the leaderboard, then the
 # leaderboard and report/index.html.
 bench: setup
-	$(VENV)/bin/fcbench bench $(if $(BENCH_LIMIT),--limit $(BENCH_LIMIT))
+	$(VENV)/bin/fcbench bench $(if $(BENCH_LIMIT),--limit $(BENCH_LIMIT)) $(if $(filter 1,$(BFCL)),--bfcl)
 
 clean:
 	rm -rf $(VENV) results report leaderboard/leaderboard.db*

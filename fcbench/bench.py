@@ -2,7 +2,9 @@
 
 data (generated if absent) -> the embedded model (converted once) -> an adapter (the quick recipe
 trained if ``runs/`` has none) -> evaluations of base 0-shot, base 3-shot and every adapter in
-``runs/`` that the leaderboard has no result for yet -> the leaderboard -> the report.
+``runs/`` that the leaderboard has no result for yet -> the leaderboard -> the report. With
+``bfcl=True`` the same candidates are evaluated on BFCL's imported categories as well (the
+``fcbench_bfcl`` group, the same ``--limit`` per category).
 
 "No result yet" means no evaluation of the same candidate, with the same adapter weights
 (sha256) and the same ``--limit``, on the current benchmark, prompt-format and scoring
@@ -19,11 +21,10 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from benchmark.frozen import frozen_benchmark
 from benchmark.prompt import PROMPT_FORMAT_VERSION
 from benchmark.provenance import sha256_tree
 from benchmark.scoring import SCORING_VERSION
-from evaluation.runner import ADAPTER_WEIGHTS, EvalConfig, run_eval
+from evaluation.runner import ADAPTER_WEIGHTS, EvalConfig, benchmark_of, run_eval
 from leaderboard.compare import Comparison, compare
 from leaderboard.store import find_evaluation, opened, record_results, resolve
 
@@ -45,6 +46,12 @@ class BenchConfig:
     report_dir: Path = Path("report")
     limit: int | None = DEFAULT_LIMIT
     """Items per category for every candidate (lm-eval --limit); None: the whole benchmark."""
+    bfcl: bool = False
+    """Also evaluate every candidate on BFCL (``fcbench_bfcl``): off by default, as on a CPU it
+    would more than double the time."""
+
+    def task_sets(self) -> list[tuple[str, ...]]:
+        return [("fcbench",), *([("fcbench_bfcl",)] if self.bfcl else [])]
 
 
 @dataclass(slots=True)
@@ -62,20 +69,20 @@ def adapters_in(runs_dir: Path) -> list[Path]:
     return sorted(p for p in runs_dir.iterdir() if (p / "adapter_config.json").is_file() and (p / "run.json").is_file())
 
 
-def candidates(cfg: BenchConfig) -> list[EvalConfig]:
+def candidates(cfg: BenchConfig, tasks: tuple[str, ...] = ("fcbench",)) -> list[EvalConfig]:
     """Base K-shot for each baseline K, then each adapter 0-shot."""
-    common = {"model": cfg.model, "limit": cfg.limit, "results_dir": cfg.results_dir}
+    common = {"model": cfg.model, "limit": cfg.limit, "results_dir": cfg.results_dir, "tasks": tasks}
     return [EvalConfig(fewshot=k, **common) for k in BASELINE_SHOTS] + [EvalConfig(adapter=a, **common) for a in adapters_in(cfg.runs_dir)]
 
 
-def current_versions() -> tuple[str, str, int, int]:
-    frozen = frozen_benchmark()
-    return (frozen.name, frozen.version, PROMPT_FORMAT_VERSION, SCORING_VERSION)
+def current_versions(tasks: tuple[str, ...] = ("fcbench",)) -> tuple[str, str, int, int]:
+    benchmark = benchmark_of(tasks)
+    return (benchmark.name, benchmark.version, PROMPT_FORMAT_VERSION, SCORING_VERSION)
 
 
 def needs_evaluation(conn: Any, eval_cfg: EvalConfig) -> bool:
     adapter_sha256 = sha256_tree(eval_cfg.adapter, ADAPTER_WEIGHTS) if eval_cfg.adapter else None
-    found = find_evaluation(conn, candidate=eval_cfg.candidate(), versions=current_versions(), adapter_sha256=adapter_sha256, item_limit=eval_cfg.limit)
+    found = find_evaluation(conn, candidate=eval_cfg.candidate(), versions=current_versions(eval_cfg.tasks), adapter_sha256=adapter_sha256, item_limit=eval_cfg.limit)
     return found is None
 
 
@@ -86,9 +93,10 @@ def run_bench(cfg: BenchConfig, console: Console) -> BenchOutcome:
     _timed(outcome, "model", lambda: _ensure_model(cfg, console))
     if not adapters_in(cfg.runs_dir):
         _timed(outcome, "train", lambda: outcome.trained.append(_train_default(cfg, console)))
+    everything = [c for tasks in cfg.task_sets() for c in candidates(cfg, tasks)]
     with opened(cfg.db) as conn:
-        todo = [c for c in candidates(cfg) if needs_evaluation(conn, c)]
-        outcome.skipped = [c.candidate() for c in candidates(cfg) if c not in todo]
+        todo = [c for c in everything if needs_evaluation(conn, c)]
+    outcome.skipped = [f"{c.candidate()} on {c.tasks[0]}" for c in everything if c not in todo]
     for skipped in outcome.skipped:
         console.print(f"[dim]{skipped}: already on the leaderboard for these versions and --limit, not evaluated again[/]")
     started = time.perf_counter()
@@ -99,8 +107,8 @@ def run_bench(cfg: BenchConfig, console: Console) -> BenchOutcome:
         with opened(cfg.db) as conn:
             record_results(conn, run.out_dir)
         s = run.summary
-        console.print(f"{s['candidate']}: {s['n_items']} items in {s['seconds']:.0f} s ({s['from_cache']} from its cache)")
-        outcome.evaluated.append(eval_cfg.candidate())
+        console.print(f"{s['candidate']} on {s['benchmark']['name']}: {s['n_items']} items in {s['seconds']:.0f} s ({s['from_cache']} from its cache)")
+        outcome.evaluated.append(f"{eval_cfg.candidate()} on {eval_cfg.tasks[0]}")
     if todo:
         outcome.seconds["evaluate"] = time.perf_counter() - started
     return outcome
@@ -145,14 +153,14 @@ def _train_default(cfg: BenchConfig, console: Console) -> str:
     return train_cfg.name
 
 
-def gains_of_best(db: Path, best: str, limit: int | None, model: str) -> list[Comparison]:
+def gains_of_best(db: Path, best: str, limit: int | None, model: str, benchmark: str = "fcbench") -> list[Comparison]:
     """The best candidate against each baseline, paired, on the items both scored."""
     comparisons = []
     with opened(db) as conn:
-        best_eval = resolve(conn, best, "fcbench")
+        best_eval = resolve(conn, best, benchmark)
         for k in BASELINE_SHOTS:
             baseline = EvalConfig(model=model, fewshot=k, limit=limit).candidate()
             if baseline == best:
                 continue
-            comparisons.append(compare(conn, resolve(conn, baseline, "fcbench"), best_eval))
+            comparisons.append(compare(conn, resolve(conn, baseline, benchmark), best_eval))
     return comparisons

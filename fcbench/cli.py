@@ -376,6 +376,7 @@ def bench(
     results_dir: Annotated[Path, typer.Option("--results")] = Path("results"),
     db: Annotated[Path, typer.Option("--db", help="The leaderboard database.")] = DEFAULT_DB,
     report_dir: Annotated[Path, typer.Option("--report", help="Where the HTML report goes.")] = Path("report"),
+    bfcl: Annotated[bool, typer.Option("--bfcl", help="Also evaluate every candidate on BFCL's categories (report/bfcl-v4/).")] = False,
 ) -> None:
     """The whole loop, doing only what is missing: data, model, a default adapter, evaluations
     of the baselines and every adapter in runs/, the leaderboard and the report."""
@@ -385,22 +386,27 @@ def bench(
     from leaderboard.stats import verdict_text
 
     started = time.perf_counter()
-    cfg = BenchConfig(model=model, train_config=train_config, data_dir=data_dir, runs_dir=runs, results_dir=results_dir, db=db, report_dir=report_dir, limit=limit)
+    cfg = BenchConfig(model=model, train_config=train_config, data_dir=data_dir, runs_dir=runs, results_dir=results_dir, db=db, report_dir=report_dir, limit=limit, bfcl=bfcl)
     with _config_errors_exit_1():
+        for tasks in cfg.task_sets():
+            _import_bfcl_if_needed(tasks)
         outcome = run_bench(cfg, console)
-    version = current_versions()[1]
-    with opened(db) as conn:
-        ranked = board.select_ranked(conn, "fcbench", version, False, "exact_match")
-    console.print(board.leaderboard_table(ranked, "exact_match", f"fcbench {version} leaderboard by exact_match"))
-    page = board.write_report_from_db(db, report_dir, "fcbench", "exact_match", None, version)
-    best = ranked[0].evaluation.candidate
     console.rule("summary")
-    console.print(f"report: [bold]{page}[/]  (open it in a browser; charts in {report_dir / 'charts'})")
-    console.print(f"best candidate: [bold]{best}[/], exact_match {100 * ranked[0].score('exact_match').mean:.1f} %")  # type: ignore[union-attr]
-    for comparison in gains_of_best(db, best, limit, model):
-        d = comparison.overall("exact_match")
-        if d is not None:
-            console.print(f"  against {comparison.a.candidate}: " + verdict_text(d, comparison.a.candidate, best), highlight=False, soft_wrap=True)
+    for tasks in cfg.task_sets():
+        name, version = current_versions(tasks)[:2]
+        with opened(db) as conn:
+            ranked = board.select_ranked(conn, name, version, False, "exact_match")
+        console.print(board.leaderboard_table(ranked, "exact_match", f"{name} {version} leaderboard by exact_match"))
+        out = report_dir if name == "fcbench" else report_dir / name
+        page = board.write_report_from_db(db, out, name, "exact_match", None, version)
+        best = ranked[0]
+        console.print(f"report: [bold]{page}[/]  (open it in a browser; charts in {out / 'charts'})")
+        console.print(f"best candidate on {name}: [bold]{best.evaluation.candidate}[/], exact_match {100 * best.score('exact_match').mean:.1f} %")  # type: ignore[union-attr]
+        for comparison in gains_of_best(db, best.evaluation.candidate, limit, model, name):
+            for metric in ("exact_match", "ast_match"):
+                d = comparison.overall(metric)
+                if d is not None and (metric == "exact_match" or name != "fcbench"):
+                    console.print(f"  against {comparison.a.candidate}: " + verdict_text(d, comparison.a.candidate, best.evaluation.candidate), highlight=False, soft_wrap=True)
     steps = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in outcome.seconds.items())
     console.print(f"trained {outcome.trained or 'nothing'}, evaluated {len(outcome.evaluated)} candidate(s), {len(outcome.skipped)} already done; "
                   f"{time.perf_counter() - started:.0f} s in all ({steps})")

@@ -34,7 +34,7 @@ def test_bench_does_only_what_is_missing(tiny_llama_dir: Path, tmp_path: Path) -
         names = sorted(ev.candidate for ev in evaluations(conn))
     assert names == sorted([f"{tiny_llama_dir.name}-0shot", f"{tiny_llama_dir.name}-3shot", f"{tiny_llama_dir.name}+tiny-lora-0shot"])
     assert "trained ['tiny-lora'], evaluated 3 candidate(s), 0 already done" in first.output
-    assert "best candidate:" in first.output and (tmp_path / "report" / "index.html").is_file()
+    assert "best candidate on fcbench:" in first.output and (tmp_path / "report" / "index.html").is_file()
 
     second = runner.invoke(app, args, terminal_width=200)
     assert second.exit_code == 0, second.output
@@ -44,3 +44,12 @@ def test_bench_does_only_what_is_missing(tiny_llama_dir: Path, tmp_path: Path) -
         # A different --limit is a different measurement: all three would be evaluated again.
         cfg = BenchConfig(model=str(tiny_llama_dir), runs_dir=tmp_path / "runs", results_dir=tmp_path / "results", limit=2)
         assert all(needs_evaluation(conn, c) for c in candidates(cfg))
+
+    # --bfcl adds the same three candidates on BFCL's categories, with their own report.
+    with_bfcl = runner.invoke(app, [*args, "--bfcl"], terminal_width=200)
+    assert with_bfcl.exit_code == 0, with_bfcl.output
+    assert "evaluated 3 candidate(s), 3 already done" in with_bfcl.output
+    assert "best candidate on bfcl-v4:" in with_bfcl.output and (tmp_path / "report" / "bfcl-v4" / "index.html").is_file()
+    with opened(tmp_path / "lb.db") as conn:
+        assert sorted(ev.benchmark for ev in evaluations(conn)) == ["bfcl-v4"] * 3 + ["fcbench"] * 3
+        assert all(ev.n_items == 10 for ev in evaluations(conn, "bfcl-v4"))  # 1 item of each of 10 categories
