@@ -7,7 +7,7 @@ scoring is fcbench's own (``benchmark/ast_match.py``).
 
 Conversion, per item:
 - ``question``: the single turn's user message; when the turn has several messages (a system
-  prompt, earlier turns: 60 live items), ``role: content`` lines in order;
+  prompt, earlier turns: 98 live items), ``role: content`` lines in order;
 - ``functions``: BFCL's parameter types are not JSON Schema. ``dict`` becomes ``object``,
   ``float`` becomes ``number``, ``tuple`` becomes ``array``, ``any`` drops the type constraint,
   recursively through ``properties``, ``items`` and ``additionalProperties``. The top level also
