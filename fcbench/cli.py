@@ -394,19 +394,19 @@ def bench(
     console.rule("summary")
     for tasks in cfg.task_sets():
         name, version = current_versions(tasks)[:2]
+        metric = "exact_match" if name == "fcbench" else "ast_match"  # BFCL's own measure is lenient
         with opened(db) as conn:
-            ranked = board.select_ranked(conn, name, version, False, "exact_match")
-        console.print(board.leaderboard_table(ranked, "exact_match", f"{name} {version} leaderboard by exact_match"))
+            ranked = board.select_ranked(conn, name, version, False, metric)
+        console.print(board.leaderboard_table(ranked, metric, f"{name} {version} leaderboard by {metric}"))
         out = report_dir if name == "fcbench" else report_dir / name
-        page = board.write_report_from_db(db, out, name, "exact_match", None, version)
+        page = board.write_report_from_db(db, out, name, metric, None, version)
         best = ranked[0]
         console.print(f"report: [bold]{page}[/]  (open it in a browser; charts in {out / 'charts'})")
-        console.print(f"best candidate on {name}: [bold]{best.evaluation.candidate}[/], exact_match {100 * best.score('exact_match').mean:.1f} %")  # type: ignore[union-attr]
+        console.print(f"best candidate on {name}: [bold]{best.evaluation.candidate}[/], {metric} {100 * best.score(metric).mean:.1f} %")  # type: ignore[union-attr]
         for comparison in gains_of_best(db, best.evaluation.candidate, limit, model, name):
-            for metric in ("exact_match", "ast_match"):
-                d = comparison.overall(metric)
-                if d is not None and (metric == "exact_match" or name != "fcbench"):
-                    console.print(f"  against {comparison.a.candidate}: " + verdict_text(d, comparison.a.candidate, best.evaluation.candidate), highlight=False, soft_wrap=True)
+            d = comparison.overall(metric)
+            if d is not None:
+                console.print(f"  against {comparison.a.candidate}: " + verdict_text(d, comparison.a.candidate, best.evaluation.candidate), highlight=False, soft_wrap=True)
     steps = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in outcome.seconds.items())
     console.print(f"trained {outcome.trained or 'nothing'}, evaluated {len(outcome.evaluated)} candidate(s), {len(outcome.skipped)} already done; "
                   f"{time.perf_counter() - started:.0f} s in all ({steps})")
