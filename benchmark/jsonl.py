@@ -123,3 +123,13 @@ def content_lines(path: str | Path, problems: list[Problem]) -> Iterator[JsonlLi
             problems.append(Problem(str(path), line.line, line.problem))
         elif not line.is_blank:
             yield line
+
+
+def read_values(path: str | Path) -> list[Any]:
+    """Every value of a JSONL file that must be whole (a results or source file, not user
+    input to triage): ValueError naming the first bad line and how many there are."""
+    problems: list[Problem] = []
+    values = [line.value for line in content_lines(path, problems)]
+    if problems:
+        raise ValueError(f"{problems[0]} ({len(problems)} bad line(s) in all)")
+    return values

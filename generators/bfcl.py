@@ -45,8 +45,9 @@ import jsonschema
 
 from benchmark.ast_match import options_of
 from benchmark.frozen import BFCL_DIR
-from benchmark.jsonl import content_lines
-from benchmark.record import RecordError, answer_from_output, dumps_canonical, category_of, gold_problems, record_from_json, record_schema_errors
+from benchmark.jsonl import read_values
+from benchmark.record import RecordError, answer_from_output, category_of, dumps_canonical, gold_problems, record_from_json, record_schema_errors
+from benchmark.scoring import sha256_file
 
 DISTRIBUTION = "bfcl-eval"
 BENCHMARK_NAME = "bfcl-v4"
@@ -211,18 +212,6 @@ def source_files(category: str) -> tuple[Path, Path | None, str]:
     return questions, (answers if answers.is_file() else None), dist.version
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    problems: list[Any] = []
-    rows = [line.value for line in content_lines(path, problems)]
-    if problems:
-        raise ValueError(f"{problems[0]} ({len(problems)} unreadable line(s))")
-    return rows
-
-
 @dataclass(slots=True)
 class CategoryImport:
     category: str
@@ -233,14 +222,14 @@ class CategoryImport:
 
 def import_category(category: str) -> tuple[CategoryImport, str]:
     questions, answers, version = source_files(category)
-    result = CategoryImport(category, sources={"questions": {"file": questions.name, "sha256": _sha256(questions)}})
+    result = CategoryImport(category, sources={"questions": {"file": questions.name, "sha256": sha256_file(questions)}})
     truths: dict[str, Any] = {}
     if answers is not None:
-        result.sources["possible_answers"] = {"file": f"possible_answer/{answers.name}", "sha256": _sha256(answers)}
-        truths = {row["id"]: row["ground_truth"] for row in _jsonl(answers)}
+        result.sources["possible_answers"] = {"file": f"possible_answer/{answers.name}", "sha256": sha256_file(answers)}
+        truths = {row["id"]: row["ground_truth"] for row in read_values(answers)}
     elif not category.endswith("irrelevance"):
         raise ValueError(f"{category}: {DISTRIBUTION} ships no possible answers for it")
-    for line_no, item in enumerate(_jsonl(questions), start=1):
+    for line_no, item in enumerate(read_values(questions), start=1):
         try:
             if answers is not None and item["id"] not in truths:
                 raise ConversionError("no possible answer for this id")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark.jsonl import content_lines
+from benchmark.jsonl import read_values
 from benchmark.metrics import Estimate
 
 DEFAULT_DB = Path("leaderboard/leaderboard.db")
@@ -261,11 +261,10 @@ def _read_summary(results_dir: Path) -> dict[str, Any]:
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise StoreError(f"{path} is missing")
-    problems: list[Any] = []
-    rows = [line.value for line in content_lines(path, problems)]
-    if problems:
-        raise StoreError(f"{problems[0]} ({len(problems)} bad line(s) in all)")
-    return rows
+    try:
+        return read_values(path)
+    except ValueError as err:
+        raise StoreError(str(err)) from err
 
 
 def _run_manifest(summary: Mapping[str, Any]) -> dict[str, Any] | None:
