@@ -11,11 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from benchmark.frozen import BFCL_DIR
 from benchmark.metrics import METRICS
 from benchmark.scoring import ScoreReport, score_files, write_report
 from fcbench import board
 from fcbench.bench import DEFAULT_LIMIT
-from benchmark.frozen import BFCL_DIR
 from generators.bfcl import CATEGORIES as BFCL_CATEGORIES
 from leaderboard.store import DEFAULT_DB, opened, record_results
 
@@ -388,8 +388,12 @@ def bench(
     started = time.perf_counter()
     cfg = BenchConfig(model=model, train_config=train_config, data_dir=data_dir, runs_dir=runs, results_dir=results_dir, db=db, report_dir=report_dir, limit=limit, bfcl=bfcl)
     with _config_errors_exit_1():
-        for tasks in cfg.task_sets():
-            _import_bfcl_if_needed(tasks)
+        try:
+            for tasks in cfg.task_sets():
+                _import_bfcl_if_needed(tasks)
+        except ValueError as err:  # bfcl-eval missing: say so, no traceback
+            err_console.print(f"[red]{err}[/]", highlight=False)
+            raise typer.Exit(1) from err
         outcome = run_bench(cfg, console)
     console.rule("summary")
     for tasks in cfg.task_sets():
