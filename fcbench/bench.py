@@ -80,9 +80,11 @@ def current_versions(tasks: tuple[str, ...] = ("fcbench",)) -> tuple[str, str, i
     return (benchmark.name, benchmark.version, PROMPT_FORMAT_VERSION, SCORING_VERSION)
 
 
-def needs_evaluation(conn: Any, eval_cfg: EvalConfig) -> bool:
+def needs_evaluation(conn: Any, eval_cfg: EvalConfig, versions: tuple[str, str, int, int] | None = None) -> bool:
+    """``versions``: the current ones for the candidate's tasks, when the caller has them
+    already (working them out hashes the benchmark file)."""
     adapter_sha256 = sha256_tree(eval_cfg.adapter, ADAPTER_WEIGHTS) if eval_cfg.adapter else None
-    found = find_evaluation(conn, candidate=eval_cfg.candidate(), versions=current_versions(eval_cfg.tasks), adapter_sha256=adapter_sha256, item_limit=eval_cfg.limit)
+    found = find_evaluation(conn, candidate=eval_cfg.candidate(), versions=versions or current_versions(eval_cfg.tasks), adapter_sha256=adapter_sha256, item_limit=eval_cfg.limit)
     return found is None
 
 
@@ -93,9 +95,10 @@ def run_bench(cfg: BenchConfig, console: Console) -> BenchOutcome:
     _timed(outcome, "model", lambda: _ensure_model(cfg, console))
     if not adapters_in(cfg.runs_dir):
         _timed(outcome, "train", lambda: outcome.trained.append(_train_default(cfg, console)))
+    versions = {tasks: current_versions(tasks) for tasks in cfg.task_sets()}  # one hash per benchmark
     everything = [c for tasks in cfg.task_sets() for c in candidates(cfg, tasks)]
     with opened(cfg.db) as conn:
-        todo = [c for c in everything if needs_evaluation(conn, c)]
+        todo = [c for c in everything if needs_evaluation(conn, c, versions[c.tasks])]
     outcome.skipped = [f"{c.candidate()} on {c.tasks[0]}" for c in everything if c not in todo]
     for skipped in outcome.skipped:
         console.print(f"[dim]{skipped}: already on the leaderboard for these versions and --limit, not evaluated again[/]")
