@@ -20,7 +20,7 @@ BENCH_LIMIT ?=
 # make bench BFCL=1: every candidate on BFCL's categories too (off by default: on this CPU it more
 # than doubles the time).
 BFCL ?=
-CONFIG ?= trainers/configs/smollm2-lora-quick.yaml
+CONFIG ?= smollm2-lora-quick
 
 .PHONY: setup browser test perf perf-data perf-eval perf-train data validate score-example model baselines train bench clean
 
@@ -55,7 +55,7 @@ test: setup browser
 	$(VENV)/bin/pytest -q
 
 perf: setup
-	$(PY) -m benchmark.perf
+	$(PY) -m fcbench.benchmark.perf
 
 # Generators: 10,000 synthetic records, then the preprocessing check against the benchmark.
 data: setup
@@ -65,7 +65,7 @@ validate: data
 	$(VENV)/bin/fcbench validate data/train.jsonl data/validation.jsonl --against benchmark --out data/validated
 
 perf-data: setup
-	$(PY) -m generators.perf
+	$(PY) -m fcbench.generators.perf
 
 score-example: setup
 	$(VENV)/bin/fcbench score --benchmark examples/benchmark.jsonl --predictions examples/predictions.jsonl --out results/example
@@ -80,17 +80,17 @@ baselines: model
 	$(VENV)/bin/fcbench eval --model smollm2-135m --fewshot 0 --limit $(LIMIT)
 	$(VENV)/bin/fcbench eval --model smollm2-135m --fewshot 3 --limit $(LIMIT)
 
-# Train one adapter (runs/<name>/): `make train CONFIG=trainers/configs/smollm2-promot.yaml`.
+# Train one adapter (runs/<name>/): `make train CONFIG=smollm2-promot`.
 train: data model
 	$(VENV)/bin/fcbench train --config $(CONFIG)
 
 # The training recipe against plain TRL defaults (tokens/s), and FLOP/s against the matmul peak.
 perf-train: data model
-	$(PY) -m trainers.perf --config $(CONFIG)
+	$(PY) -m fcbench.trainers.perf --config $(CONFIG)
 
 # fcbench eval against a hand-written per-item generate loop on the same 100 items.
 perf-eval: model
-	$(PY) -m evaluation.perf --limit 25
+	$(PY) -m fcbench.evaluation.perf --limit 25
 
 # The whole loop, doing only what is missing: data, the model, the quick adapter when runs/ has
 # none, base 0-shot and 3-shot and every adapter under runs/ not yet on the leaderboard, then the

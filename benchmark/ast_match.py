@@ -30,8 +30,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from benchmark.record import Answer, Call, Record
-from benchmark.verdict import CheckResult, ErrorType
+from fcbench.benchmark.record import Answer, Call, Record
+from fcbench.benchmark.verdict import CheckResult, ErrorType
 
 OMITTED = ""
 """In an acceptable-values list: the parameter may be left out."""
@@ -150,7 +150,7 @@ def ast_verdict(record: Record, predicted: Answer) -> CheckResult:
 def _pair_off(verdicts: Sequence[Sequence[CheckResult]]) -> CheckResult:
     """OK when predicted calls and expected calls pair off one to one (any order); else the
     verdict of a predicted call that matches no expected call left for it."""
-    from benchmark.metrics import best_assignment
+    from fcbench.benchmark.metrics import best_assignment
 
     pairs = best_assignment([[int(v.valid) for v in row] for row in verdicts])
     if sum(verdicts[i][j].valid for i, j in pairs) == len(verdicts):

@@ -10,13 +10,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.scoring import sha256_file
+from fcbench.benchmark.scoring import sha256_file
+from fcbench.paths import bfcl_dir
 
 BENCHMARK_DIR = Path(__file__).parent / "data"
 MANIFEST = BENCHMARK_DIR / "manifest.json"
-BFCL_DIR = BENCHMARK_DIR / "bfcl-v4"
-"""Where ``fcbench import-bfcl`` writes BFCL's items as records (not committed: made offline
-from the installed ``bfcl-eval`` wheel)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +48,11 @@ def _checked(path: Path, expected: str, manifest_path: Path) -> Path:
     return path
 
 
-def imported_benchmark(folder: Path = BFCL_DIR) -> FrozenBenchmark:
+def imported_benchmark(folder: Path | None = None) -> FrozenBenchmark:
     """A benchmark converted from outside data (``fcbench import-bfcl``): its combined records
     file checked against the import's manifest. Few-shot examples are fcbench's own (drawn from
-    training data, in the same record format)."""
+    training data, in the same record format). ``folder`` defaults to the cache root's."""
+    folder = folder or bfcl_dir()
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
         raise FileNotFoundError(f"{manifest_path} is missing: run `fcbench import-bfcl` first (offline, a few seconds)")

@@ -26,11 +26,11 @@ from dataclasses import asdict, dataclass
 from itertools import permutations
 from typing import Any
 
-from benchmark.ast_match import ast_verdict
-from benchmark.canonical import json_equal
-from benchmark.parser import Parsed, parse_output
-from benchmark.record import CATEGORIES, Answer, Call, Record
-from benchmark.verdict import CheckResult, ErrorType
+from fcbench.benchmark.ast_match import ast_verdict
+from fcbench.benchmark.canonical import json_equal
+from fcbench.benchmark.parser import Parsed, parse_output
+from fcbench.benchmark.record import CATEGORIES, Answer, Call, Record
+from fcbench.benchmark.verdict import CheckResult, ErrorType
 
 METRICS: tuple[str, ...] = ("exact_match", "ast_match", "schema_valid", "arg_f1", "json_valid", "name_match")
 """Every per-item metric, in reporting order."""

@@ -11,9 +11,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from benchmark.jsonl import reject_constant
-from benchmark.record import Answer, answer_from_output
-from benchmark.verdict import ErrorType
+from fcbench.benchmark.jsonl import reject_constant
+from fcbench.benchmark.record import Answer, answer_from_output
+from fcbench.benchmark.verdict import ErrorType
 
 MAX_START_ATTEMPTS = 64
 """How many ``{`` positions are tried as the start of the object. Bounds the work on long

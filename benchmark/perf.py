@@ -1,4 +1,4 @@
-"""Scoring throughput: ``python -m benchmark.perf`` (also ``make perf``).
+"""Scoring throughput: ``python -m fcbench.benchmark.perf`` (also ``make perf``).
 
 Scores a mix of typical single-call predictions (mostly right, some wrong values, some wrapped
 in prose or a fence, some garbage) on one core and prints predictions/s. The baseline, measured
@@ -17,8 +17,8 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from benchmark.metrics import score_output
-from benchmark.record import ArgumentSchema, Record, record_from_json
+from fcbench.benchmark.metrics import score_output
+from fcbench.benchmark.record import ArgumentSchema, Record, record_from_json
 
 GOAL_PER_SECOND = 50_000
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from benchmark.record import Record, answer_to_output
+from fcbench.benchmark.record import Record, answer_to_output
 
 PROMPT_FORMAT_VERSION = 1
 Encoding = Literal["plain", "chat"]

@@ -8,7 +8,7 @@ import importlib.metadata
 import subprocess
 from pathlib import Path
 
-from benchmark.scoring import sha256_file
+from fcbench.benchmark.scoring import sha256_file
 
 LIBRARIES = ("torch", "transformers", "peft", "trl", "accelerate", "lm_eval", "datasets", "bitsandbytes")
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -18,8 +18,8 @@ from typing import Any, Literal
 import jsonschema
 import jsonschema_rs
 
-from benchmark.canonical import Leaf, leaves, pointer
-from benchmark.jsonl import Problem, content_lines
+from fcbench.benchmark.canonical import Leaf, leaves, pointer
+from fcbench.benchmark.jsonl import Problem, content_lines
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "record.schema.json"
 """The record format as JSON Schema (Draft 2020-12)."""

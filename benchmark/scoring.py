@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.jsonl import Problem, content_lines
-from benchmark.metrics import METRICS, Estimate, ItemScore, aggregate, score_missing, score_output
-from benchmark.record import RECORD_FORMAT_VERSION, Record, gold_problems, read_records
+from fcbench.benchmark.jsonl import Problem, content_lines
+from fcbench.benchmark.metrics import METRICS, Estimate, ItemScore, aggregate, score_missing, score_output
+from fcbench.benchmark.record import RECORD_FORMAT_VERSION, Record, gold_problems, read_records
 
 SCORING_VERSION = 1
 """Bumped whenever a metric or verdict rule changes, so old and new scores are not mixed."""

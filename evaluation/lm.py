@@ -26,7 +26,7 @@ from lm_eval.models.huggingface import HFLM
 from lm_eval.models.utils_hf import stop_sequences_criteria
 from rich.progress import Progress, TaskID
 
-from benchmark.parser import answer_is_final
+from fcbench.benchmark.parser import answer_is_final
 
 
 class JsonAnswerStop(transformers.StoppingCriteria):

@@ -5,7 +5,7 @@ model in the same dtype, greedy, with the same generation budget. The loop is wh
 first: one item at a time, stopping at EOS. ``fcbench eval`` batches (16) and stops each row
 once its JSON answer is final. The response cache is off, so nothing is reused.
 
-    python -m evaluation.perf [--limit 25]
+    python -m fcbench.evaluation.perf [--limit 25]
 
 Prints items/s of each, the ratio (goal >= 5x) and both runs' metrics, which must agree within
 noise: the loop's batch of one pads nothing, so a few greedy outputs may differ.
@@ -23,11 +23,11 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from benchmark.frozen import frozen_benchmark
-from benchmark.metrics import METRICS, aggregate, score_output
-from benchmark.record import read_records
-from evaluation.runner import EvalConfig, run_eval
-from models.registry import DEFAULT_MODEL, preferred_dtype, resolve_model
+from fcbench.benchmark.frozen import frozen_benchmark
+from fcbench.benchmark.metrics import METRICS, aggregate, score_output
+from fcbench.benchmark.record import read_records
+from fcbench.evaluation.runner import EvalConfig, run_eval
+from fcbench.models.registry import DEFAULT_MODEL, preferred_dtype, resolve_model
 
 GOAL_RATIO = 5.0
 

@@ -23,13 +23,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.frozen import FrozenBenchmark, frozen_benchmark, imported_benchmark
-from benchmark.prompt import PROMPT_FORMAT_VERSION, Encoding
-from benchmark.provenance import git_commit, library_versions, sha256_tree
-from benchmark.scoring import SCORING_VERSION, ScoreReport, score_files, write_report
-from models.registry import DEFAULT_MODEL, describe, preferred_dtype, resolve_model
+from fcbench.benchmark.frozen import FrozenBenchmark, frozen_benchmark, imported_benchmark
+from fcbench.benchmark.prompt import PROMPT_FORMAT_VERSION, Encoding
+from fcbench.benchmark.provenance import git_commit, library_versions, sha256_tree
+from fcbench.benchmark.scoring import SCORING_VERSION, ScoreReport, score_files, write_report
+from fcbench.tasks import TASKS_DIR
+from fcbench.models.registry import DEFAULT_MODEL, describe, preferred_dtype, resolve_model
 
-TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 DEFAULT_BATCH_SIZE = 16
 """The same for every candidate: padding differs with batch size, and so do greedy outputs."""
 ADAPTER_WEIGHTS = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
@@ -81,7 +81,7 @@ def run_eval(cfg: EvalConfig, progress: Any = None) -> EvalRun:
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
-    from evaluation.lm import FcbenchLM
+    from fcbench.evaluation.lm import FcbenchLM
 
     # lm-eval warns per task about custom-dataset kwargs and per batch about truncation; the
     # truncation is counted and reported below instead.

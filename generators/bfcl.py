@@ -43,11 +43,11 @@ from typing import Any
 
 import jsonschema
 
-from benchmark.ast_match import options_of
-from benchmark.frozen import BFCL_DIR
-from benchmark.jsonl import read_values
-from benchmark.record import RecordError, answer_from_output, category_of, dumps_canonical, gold_problems, record_from_json, record_schema_errors
-from benchmark.scoring import sha256_file
+from fcbench.benchmark.ast_match import options_of
+from fcbench.paths import bfcl_dir
+from fcbench.benchmark.jsonl import read_values
+from fcbench.benchmark.record import RecordError, answer_from_output, category_of, dumps_canonical, gold_problems, record_from_json, record_schema_errors
+from fcbench.benchmark.scoring import sha256_file
 
 DISTRIBUTION = "bfcl-eval"
 BENCHMARK_NAME = "bfcl-v4"
@@ -55,7 +55,7 @@ CATEGORIES: tuple[str, ...] = (
     "simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance",
     "live_simple", "live_multiple", "live_parallel", "live_parallel_multiple", "live_irrelevance",
 )
-DEFAULT_OUT = BFCL_DIR
+
 COMBINED = "bfcl-v4.jsonl"
 """Every imported category in one file, in category order: what evaluation scores against."""
 INSTRUCTION = "Answer the user's question with a JSON function call to one or more of the offered functions, or with no call when none fits."
@@ -250,9 +250,11 @@ def _dump(rows: Iterable[Mapping[str, Any]]) -> str:
     return "".join(dumps_canonical(row) + "\n" for row in rows)
 
 
-def import_bfcl(categories: Sequence[str] = CATEGORIES, out_dir: Path = DEFAULT_OUT) -> dict[str, Any]:
+def import_bfcl(categories: Sequence[str] = CATEGORIES, out_dir: Path | None = None) -> dict[str, Any]:
     """Convert the categories into ``out_dir/<category>.jsonl``, ``rejects.jsonl`` and
-    ``manifest.json`` (wheel version, source and output sha256s, counts); returns the manifest."""
+    ``manifest.json`` (wheel version, source and output sha256s, counts); returns the manifest.
+    ``out_dir`` defaults to the cache root's BFCL folder."""
+    out_dir = out_dir or bfcl_dir()
     unknown = [c for c in categories if c not in CATEGORIES]
     if unknown:
         raise ValueError(f"unknown or out-of-scope BFCL categories {unknown}; in scope: {', '.join(CATEGORIES)}")
@@ -294,8 +296,8 @@ class GoldCheck:
 def gold_check(out_dir: Path, categories: Sequence[str]) -> list[GoldCheck]:
     """Score each imported item's canonical answer, rendered as fcbench JSON, with ast_match:
     a conversion that lost or bent an acceptable value shows up here."""
-    from benchmark.metrics import score_output
-    from benchmark.record import read_records
+    from fcbench.benchmark.metrics import score_output
+    from fcbench.benchmark.record import read_records
 
     checks = []
     for category in categories:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from generators.params import Param, Sampler, array, choice, flag, integer, number, obj, text
+from fcbench.generators.params import Param, Sampler, array, choice, flag, integer, number, obj, text
 
 CURRENCIES = ["USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "SEK", "NOK", "INR", "BRL", "MXN", "ZAR", "SGD"]
 TICKERS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "TSLA", "META", "NFLX", "AMD", "INTC", "ORCL", "IBM", "SAP", "SONY"]

@@ -1,4 +1,4 @@
-"""Time to generate + validate 10,000 records: ``python -m generators.perf`` (``make perf-data``).
+"""Time to generate + validate 10,000 records: ``python -m fcbench.generators.perf`` (``make perf-data``).
 
 Goal (generators issue): <= 10 s on this machine. The baseline, in the same run, validates the
 same files with the record schema checked by the pure-Python ``jsonschema`` alone (the fast
@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 from unittest import mock
 
-import benchmark.record as record_module
-from benchmark.frozen import frozen_benchmark
-from generators.synth import generate
-from generators.validate import validate_files
+import fcbench.benchmark.record as record_module
+from fcbench.benchmark.frozen import frozen_benchmark
+from fcbench.generators.synth import generate
+from fcbench.generators.validate import validate_files
 
 GOAL_SECONDS = 10.0
 

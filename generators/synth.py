@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from benchmark.record import dumps_canonical
-from generators.library import LIBRARY, FunctionDef, held_out_phrasings, is_held_out, training_phrasings
-from generators.params import Sampler, spoken
+from fcbench.benchmark.record import dumps_canonical
+from fcbench.generators.library import LIBRARY, FunctionDef, held_out_phrasings, is_held_out, training_phrasings
+from fcbench.generators.params import Sampler, spoken
 
 GENERATOR_VERSION = "1.0.0"
 INSTRUCTION = "Generate a JSON response for a function call based on the user's question and the function call example."

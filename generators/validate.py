@@ -15,9 +15,9 @@ from typing import Any
 
 from datasketch import MinHash, MinHashLSH
 
-from benchmark.jsonl import JsonlLine, read_jsonl
-from benchmark.record import RecordError, canonical_record, dumps_canonical, gold_problems, read_records, record_from_json
-from generators.synth import normalize_question
+from fcbench.benchmark.jsonl import JsonlLine, read_jsonl
+from fcbench.benchmark.record import RecordError, canonical_record, dumps_canonical, gold_problems, read_records, record_from_json
+from fcbench.generators.synth import normalize_question
 
 MAX_LINE_BYTES = 1 << 20
 """A record line over 1 MiB is rejected (no real function-calling record is that large)."""

@@ -13,9 +13,9 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from benchmark.metrics import BINARY_METRICS, METRICS, Estimate
-from leaderboard.stats import PairedDifference, paired_difference
-from leaderboard.store import Evaluation, ItemResult, describe_versions, item_results, metric_estimates
+from fcbench.benchmark.metrics import BINARY_METRICS, METRICS, Estimate
+from fcbench.leaderboard.stats import PairedDifference, paired_difference
+from fcbench.leaderboard.store import Evaluation, ItemResult, describe_versions, item_results, metric_estimates
 
 GATED_METRICS: tuple[str, ...] = ("exact_match", "schema_valid", "arg_f1")
 """What ``fcbench check`` guards by default: the metrics a user-visible regression shows in."""

@@ -20,9 +20,9 @@ matplotlib.use("Agg")  # no display: render to files
 import matplotlib.pyplot as plt  # noqa: E402
 from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: E402
 
-from benchmark.metrics import METRICS, Estimate  # noqa: E402
-from leaderboard.compare import Ranked  # noqa: E402
-from leaderboard.store import ItemResult  # noqa: E402
+from fcbench.benchmark.metrics import METRICS, Estimate  # noqa: E402
+from fcbench.leaderboard.compare import Ranked  # noqa: E402
+from fcbench.leaderboard.store import ItemResult  # noqa: E402
 
 TEMPLATES = Path(__file__).parent / "templates"
 CHART_METRICS: tuple[str, ...] = ("exact_match", "ast_match", "schema_valid", "arg_f1")

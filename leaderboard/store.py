@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark.jsonl import read_values
-from benchmark.metrics import Estimate
+from fcbench.benchmark.jsonl import read_values
+from fcbench.benchmark.metrics import Estimate
 
 DEFAULT_DB = Path("leaderboard/leaderboard.db")
 SCHEMA_VERSION = 2

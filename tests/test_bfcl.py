@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from conftest import CONVERT, call, make_record
 
-from benchmark.ast_match import normalise
-from benchmark.metrics import score_output
-from benchmark.record import record_from_json
-from generators.bfcl import CATEGORIES, ConversionError, canonical_output, convert_item, import_bfcl, json_schema, record_problems
+from fcbench.benchmark.ast_match import normalise
+from fcbench.benchmark.metrics import score_output
+from fcbench.benchmark.record import record_from_json
+from fcbench.generators.bfcl import CATEGORIES, ConversionError, canonical_output, convert_item, import_bfcl, json_schema, record_problems
 
 # A BFCL item in BFCL's own form: "dict" and "float" types, an optional unit with a default.
 AREA = {
@@ -175,7 +175,7 @@ def test_a_native_record_accepts_exactly_its_gold_answer() -> None:
 
 
 def test_the_import_of_the_installed_wheel_is_deterministic_and_every_gold_answer_matches(tmp_path: Path) -> None:
-    from generators.bfcl import gold_check
+    from fcbench.generators.bfcl import gold_check
 
     categories = ["simple_python", "parallel_multiple", "live_irrelevance"]
     first = import_bfcl(categories, tmp_path / "a")
@@ -198,11 +198,11 @@ def test_the_import_of_the_installed_wheel_is_deterministic_and_every_gold_answe
 @pytest.fixture(scope="module")
 def imported() -> Path:
     """BFCL's items where the tasks read them (deterministic, so importing again is harmless)."""
-    from benchmark.frozen import BFCL_DIR
+    from fcbench.paths import bfcl_dir
 
-    if not (BFCL_DIR / "manifest.json").is_file():
-        import_bfcl(out_dir=BFCL_DIR)
-    return BFCL_DIR
+    if not (bfcl_dir() / "manifest.json").is_file():
+        import_bfcl()
+    return bfcl_dir()
 
 
 def test_the_bfcl_group_has_one_subtask_per_category_and_an_oracle_scores_one(imported: Path) -> None:
@@ -210,8 +210,8 @@ def test_the_bfcl_group_has_one_subtask_per_category_and_an_oracle_scores_one(im
     from lm_eval.tasks import TaskManager
     from test_eval_task import OracleLM
 
-    from benchmark.metrics import METRICS
-    from evaluation.runner import TASKS_DIR
+    from fcbench.benchmark.metrics import METRICS
+    from fcbench.evaluation.runner import TASKS_DIR
 
     manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
     tasks = manager.load(["fcbench_bfcl"])["tasks"]
@@ -225,8 +225,8 @@ def test_the_bfcl_group_has_one_subtask_per_category_and_an_oracle_scores_one(im
 
 
 def test_a_bfcl_evaluation_lands_in_the_leaderboard_as_its_own_benchmark(imported: Path, tiny_llama_dir: Path, tmp_path: Path) -> None:
-    from evaluation.runner import EvalConfig, run_eval
-    from leaderboard.store import evaluations, opened, record_results
+    from fcbench.evaluation.runner import EvalConfig, run_eval
+    from fcbench.leaderboard.store import evaluations, opened, record_results
 
     cfg = EvalConfig(model=str(tiny_llama_dir), tasks=("bfcl_simple_python", "bfcl_irrelevance"), limit=2, batch_size=4, dtype="float32",
                      max_gen_toks=16, results_dir=tmp_path, name="tiny")

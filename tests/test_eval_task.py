@@ -15,12 +15,12 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 from lm_eval.tasks import TaskManager
 
-from benchmark.frozen import frozen_benchmark
-from benchmark.metrics import METRICS
-from benchmark.prompt import PROMPT_FORMAT_VERSION
-from benchmark.record import read_records
-from benchmark.scoring import SCORING_VERSION
-from evaluation.runner import TASKS_DIR, EvalConfig, run_eval
+from fcbench.benchmark.frozen import frozen_benchmark
+from fcbench.benchmark.metrics import METRICS
+from fcbench.benchmark.prompt import PROMPT_FORMAT_VERSION
+from fcbench.benchmark.record import read_records
+from fcbench.benchmark.scoring import SCORING_VERSION
+from fcbench.evaluation.runner import TASKS_DIR, EvalConfig, run_eval
 
 CATEGORY_TASKS = ("fcbench_simple", "fcbench_multiple", "fcbench_parallel", "fcbench_irrelevance")
 

@@ -7,11 +7,11 @@ from collections import Counter
 
 import pytest
 
-from benchmark.frozen import frozen_benchmark
-from benchmark.record import gold_problems, read_records
-from generators.library import HELD_OUT_DOMAINS, LIBRARY, is_held_out, training_phrasings
-from generators.params import Sampler
-from generators.synth import HeldOutLeak, Parts, RecordFactory, build_benchmark, generate, realize
+from fcbench.benchmark.frozen import frozen_benchmark
+from fcbench.benchmark.record import gold_problems, read_records
+from fcbench.generators.library import HELD_OUT_DOMAINS, LIBRARY, is_held_out, training_phrasings
+from fcbench.generators.params import Sampler
+from fcbench.generators.synth import HeldOutLeak, Parts, RecordFactory, build_benchmark, generate, realize
 
 
 def test_library_size_domains_and_types():

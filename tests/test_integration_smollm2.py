@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.metrics import METRICS
-from evaluation.runner import TASKS_DIR, EvalConfig, run_eval
-from models.registry import resolve_model
+from fcbench.benchmark.metrics import METRICS
+from fcbench.evaluation.runner import TASKS_DIR, EvalConfig, run_eval
+from fcbench.models.registry import resolve_model
 
 pytestmark = pytest.mark.integration
 

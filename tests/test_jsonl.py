@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmark.jsonl import read_jsonl
+from fcbench.benchmark.jsonl import read_jsonl
 
 
 def lines_of(tmp_path, data: bytes):

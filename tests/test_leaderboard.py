@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from benchmark.frozen import frozen_benchmark
-from benchmark.metrics import METRICS
-from benchmark.record import read_records
-from benchmark.scoring import score_files, write_report
+from fcbench.benchmark.frozen import frozen_benchmark
+from fcbench.benchmark.metrics import METRICS
+from fcbench.benchmark.record import read_records
+from fcbench.benchmark.scoring import score_files, write_report
 from fcbench.cli import app
-from leaderboard.compare import VersionMismatch, compare, rank, regressions, require_same_versions
-from leaderboard.stats import mcnemar_exact, paired_bootstrap_ci, paired_difference, paired_permutation_p, verdict_text
-from leaderboard.store import evaluations, item_results, latest_per_candidate, metric_estimates, opened, record_results, resolve
+from fcbench.leaderboard.compare import VersionMismatch, compare, rank, regressions, require_same_versions
+from fcbench.leaderboard.stats import mcnemar_exact, paired_bootstrap_ci, paired_difference, paired_permutation_p, verdict_text
+from fcbench.leaderboard.store import evaluations, item_results, latest_per_candidate, metric_estimates, opened, record_results, resolve
 
 runner = CliRunner()
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.canonical import json_equal, leaves
-from benchmark.metrics import aggregate, estimate, score_missing, score_output, wilson_interval
-from benchmark.verdict import ErrorType
+from fcbench.benchmark.canonical import json_equal, leaves
+from fcbench.benchmark.metrics import aggregate, estimate, score_missing, score_output, wilson_interval
+from fcbench.benchmark.verdict import ErrorType
 
 from conftest import CLOCK, CONVERT, FLIGHTS, WEATHER, as_text, call, make_record
 
@@ -78,7 +78,7 @@ def test_schema_valid_is_about_the_spec_not_the_gold(gbp_to_jpy):
 
 
 def test_seed_form_spec_is_inferred_from_the_example():
-    from benchmark.record import record_from_json
+    from fcbench.benchmark.record import record_from_json
 
     record = record_from_json(
         {

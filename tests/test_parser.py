@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from benchmark.parser import MAX_START_ATTEMPTS, parse_output
-from benchmark.record import Call
-from benchmark.verdict import ErrorType
+from fcbench.benchmark.parser import MAX_START_ATTEMPTS, parse_output
+from fcbench.benchmark.record import Call
+from fcbench.benchmark.verdict import ErrorType
 
 ANSWER = '{"function_call": {"name": "f", "arguments": {"x": 1}}}'
 

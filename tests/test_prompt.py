@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import CHATML_TEMPLATE, CLOCK, CONVERT, call, clock_record, make_record
 
-from benchmark.prompt import ANSWER_FORMAT, PromptFormat, completion_text, default_encoding, render
+from fcbench.benchmark.prompt import ANSWER_FORMAT, PromptFormat, completion_text, default_encoding, render
 
 class ChatTokenizer:
     """Just enough of a tokenizer: a ChatML template rendered with jinja2, as transformers does."""

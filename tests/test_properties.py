@@ -7,8 +7,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from benchmark.metrics import METRICS, score_output
-from benchmark.parser import parse_output
+from fcbench.benchmark.metrics import METRICS, score_output
+from fcbench.benchmark.parser import parse_output
 
 from conftest import CLOCK, CONVERT, WEATHER, call, make_record
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from jsonschema import Draft202012Validator
 from hypothesis import strategies as st
 
-from benchmark.record import (
+from fcbench.benchmark.record import (
     Call,
     RecordError,
     answer_from_output,

@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from benchmark.scoring import score_files
+from fcbench.benchmark.scoring import score_files
 from fcbench.cli import app
 
 from conftest import WEATHER, call, record_json

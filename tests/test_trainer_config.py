@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from conftest import build_tiny_tokenizer, clock_record, save_tiny_llama
 
-from benchmark.prompt import completion_text, render
-from trainers.config import ConfigError, load_config, to_json
-from trainers.data import prompt_completion_rows
+from fcbench.benchmark.prompt import completion_text, render
+from fcbench.trainers.config import ConfigError, load_config, to_json
+from fcbench.trainers.data import prompt_completion_rows
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -69,9 +69,9 @@ def test_a_run_on_a_tiny_llama_saves_a_loadable_adapter_and_its_manifest(method:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from generators.synth import generate
-    from trainers.config import QuantSettings, TrainConfig
-    from trainers.train import train
+    from fcbench.generators.synth import generate
+    from fcbench.trainers.config import QuantSettings, TrainConfig
+    from fcbench.trainers.train import train
 
     generate(40, 0, tmp_path / "data")
     model_dir = tiny_llama_dir

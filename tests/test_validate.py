@@ -6,9 +6,9 @@ import json
 
 from typer.testing import CliRunner
 
-from benchmark.record import dumps_canonical
+from fcbench.benchmark.record import dumps_canonical
 from fcbench.cli import app
-from generators.validate import MAX_LINE_BYTES, validate_files, write_outputs
+from fcbench.generators.validate import MAX_LINE_BYTES, validate_files, write_outputs
 
 from conftest import WEATHER, call, record_json
 

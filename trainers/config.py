@@ -16,8 +16,15 @@ from typing import Any, Literal
 
 import yaml
 
-from benchmark.prompt import ENCODINGS, Encoding
-from models.registry import DEFAULT_MODEL
+from fcbench.benchmark.prompt import ENCODINGS, Encoding
+from fcbench.models.registry import DEFAULT_MODEL
+
+CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
+"""The shipped recipes; ``--config`` takes their names (``smollm2-lora-quick``) as well as paths."""
+QUICK_CONFIG = CONFIGS_DIR / "smollm2-lora-quick.yaml"
+"""The recipe ``fcbench bench`` trains when no adapter exists yet."""
+DDP_ACCELERATE_CONFIG = Path(__file__).resolve().parent / "accelerate" / "ddp.yaml"
+"""The accelerate config of a multi-GPU launch (``--emit-slurm``)."""
 
 Method = Literal["lora", "qlora", "prompt_tuning", "promot"]
 METHODS: tuple[Method, ...] = typing.get_args(Method)
@@ -97,10 +104,24 @@ class ConfigError(ValueError):
     """A config that cannot be trained as written; the message says where and why."""
 
 
-def load_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> TrainConfig:
-    """Read a YAML config, apply ``key=value`` overrides (dotted keys for nested settings,
-    values parsed as YAML), build and check the typed config."""
-    raw = yaml.safe_load(Path(path).read_text()) or {}
+def config_path(name_or_path: str | Path) -> Path:
+    """A config file that exists, else the shipped config of that name (with or without
+    ``.yaml``). Raises ConfigError naming the shipped configs when neither is found."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = CONFIGS_DIR / (path.name if path.suffix == ".yaml" else f"{path.name}.yaml")
+    if shipped.is_file() and path.parent == Path("."):
+        return shipped
+    names = sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml"))
+    raise ConfigError(f"{name_or_path}: no such config file, nor a shipped config; shipped: {', '.join(names)}")
+
+
+def load_config(name_or_path: str | Path, overrides: typing.Sequence[str] = ()) -> TrainConfig:
+    """Read a YAML config (a path or a shipped config's name), apply ``key=value`` overrides
+    (dotted keys for nested settings, values parsed as YAML), build and check the typed config."""
+    path = config_path(name_or_path)
+    raw = yaml.safe_load(path.read_text()) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a config is a mapping of keys to values, got {type(raw).__name__}")
     for override in overrides:

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmark.jsonl import Problem
-from benchmark.prompt import Encoding, render
-from benchmark.record import Record
+from fcbench.benchmark.jsonl import Problem
+from fcbench.benchmark.prompt import Encoding, render
+from fcbench.benchmark.record import Record
 
 
 @dataclass(slots=True)

@@ -1,7 +1,7 @@
 """Training speed of the shipped recipe against plain TRL defaults, and achieved FLOP/s against
 this machine's measured bf16 matmul peak.
 
-    python -m trainers.perf [--config trainers/configs/smollm2-lora-quick.yaml] [--steps 6]
+    python -m fcbench.trainers.perf [--config smollm2-lora-quick] [--steps 6]
 
 Both runs train the same model on the same training rows (the recipe's prompt format and
 ``max_length`` filter), with the same LoRA shape, batch size and learning rate, for ``--steps``
@@ -37,14 +37,13 @@ from rich.console import Console
 from rich.table import Table
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
-from benchmark.prompt import default_encoding
-from models.registry import preferred_dtype, resolve_model
-from trainers.config import TrainConfig, load_config
-from trainers.train import load_rows, peft_config, sft_args, sft_dataset, sft_trainer_class
+from fcbench.benchmark.prompt import default_encoding
+from fcbench.models.registry import preferred_dtype, resolve_model
+from fcbench.trainers.config import QUICK_CONFIG, TrainConfig, load_config
+from fcbench.trainers.train import load_rows, peft_config, sft_args, sft_dataset, sft_trainer_class
 
 GOAL_RATIO = 1.5
 GOAL_PEAK_FRACTION = 0.40
-DEFAULT_CONFIG = "trainers/configs/smollm2-lora-quick.yaml"
 
 
 def matmul_peak(dtype: torch.dtype = torch.bfloat16, n: int = 2048, repeats: int = 5) -> float:
@@ -135,7 +134,7 @@ def step_flops(trainer: Any) -> tuple[float, float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default=DEFAULT_CONFIG)
+    parser.add_argument("--config", default=str(QUICK_CONFIG))
     parser.add_argument("--steps", type=int, default=6, help="timed optimizer steps per run, after one warm-up step")
     parser.add_argument("--rows", type=int, default=400, help="training rows to draw batches from")
     args = parser.parse_args()

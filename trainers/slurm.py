@@ -8,6 +8,8 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from fcbench.trainers.config import DDP_ACCELERATE_CONFIG
+
 
 @dataclass(slots=True)
 class SlurmSettings:
@@ -24,7 +26,7 @@ class SlurmSettings:
     qos: str | None = None
     modules: list[str] = field(default_factory=lambda: ["cuda"])
     venv: str = ".venv"
-    accelerate_config: str = "trainers/accelerate/ddp.yaml"
+    accelerate_config: str = str(DDP_ACCELERATE_CONFIG)
     port: int = 29500
 
 

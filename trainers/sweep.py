@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-from trainers.config import ConfigError
+from fcbench.trainers.config import ConfigError
 
 
 def grid_points(grid: Sequence[str]) -> list[list[str]]:

@@ -19,14 +19,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from benchmark.frozen import frozen_benchmark
-from benchmark.prompt import CALL_TOKENS, PromptFormat, default_encoding
-from benchmark.provenance import git_commit, library_versions
-from benchmark.record import read_records
-from benchmark.scoring import sha256_file
-from models.registry import describe, preferred_dtype, resolve_model
-from trainers.config import ConfigError, TrainConfig, to_json
-from trainers.data import PreparedData, prompt_completion_rows
+from fcbench.benchmark.frozen import frozen_benchmark
+from fcbench.benchmark.prompt import CALL_TOKENS, PromptFormat, default_encoding
+from fcbench.benchmark.provenance import git_commit, library_versions
+from fcbench.benchmark.record import read_records
+from fcbench.benchmark.scoring import sha256_file
+from fcbench.models.registry import describe, preferred_dtype, resolve_model
+from fcbench.trainers.config import ConfigError, TrainConfig, to_json
+from fcbench.trainers.data import PreparedData, prompt_completion_rows
 
 STAGE1_DIR = "stage1-soft-prompt"
 

@@ -24,10 +24,10 @@ from typing import Any
 
 import datasets
 
-from benchmark.frozen import FrozenBenchmark, frozen_benchmark, imported_benchmark
-from benchmark.metrics import METRICS, score_output
-from benchmark.prompt import PROMPT_FORMAT_VERSION, Encoding, PromptFormat, default_encoding, render
-from benchmark.record import Record, read_records, record_from_json
+from fcbench.benchmark.frozen import FrozenBenchmark, frozen_benchmark, imported_benchmark
+from fcbench.benchmark.metrics import METRICS, score_output
+from fcbench.benchmark.prompt import PROMPT_FORMAT_VERSION, Encoding, PromptFormat, default_encoding, render
+from fcbench.benchmark.record import Record, read_records, record_from_json
 
 SPLITS = ("seen_function", "unseen_function")
 """``meta.split`` values; each metric is also reported per split (``exact_match_seen_function``...)."""
@@ -110,7 +110,7 @@ def _tokenizer(name: str | None) -> Any:
         return None
     from transformers import AutoTokenizer
 
-    from models.registry import resolve_model
+    from fcbench.models.registry import resolve_model
 
     return AutoTokenizer.from_pretrained(resolve_model(name))
 
