@@ -21,15 +21,16 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from itertools import permutations
 from typing import Any
 
 from fcbench.benchmark.ast_match import ast_verdict
 from fcbench.benchmark.canonical import json_equal
+from fcbench.benchmark.groups import Group, groups_of, ordered
 from fcbench.benchmark.parser import Parsed, parse_output
-from fcbench.benchmark.record import CATEGORIES, Answer, Call, Record
+from fcbench.benchmark.record import Answer, Call, Record
 from fcbench.benchmark.verdict import CheckResult, ErrorType
 
 METRICS: tuple[str, ...] = ("exact_match", "ast_match", "schema_valid", "arg_f1", "json_valid", "name_match")
@@ -267,30 +268,14 @@ def estimate(metric: str, values: Sequence[float]) -> Estimate:
     return Estimate(mean, low, high, n)
 
 
-def groups_of(score: ItemScore) -> Iterator[str]:
-    """The report groups an item counts in: overall, its category, its split."""
-    yield "overall"
-    yield score.category
-    if score.split:
-        yield f"split:{score.split}"
-
-
 def aggregate(scores: Iterable[ItemScore]) -> dict[str, dict[str, Estimate]]:
-    """Mean and 95 % CI of every metric, overall, per category and per ``meta.split``."""
-    columns: dict[str, dict[str, list[float]]] = {}
+    """Mean and 95 % CI of every metric, overall, per category and per ``meta.split``, keyed
+    by each group's key."""
+    columns: dict[Group, dict[str, list[float]]] = {}
     for score in scores:
         values = score.metric_values()
-        for group in groups_of(score):
+        for group in groups_of(score.category, score.split):
             bucket = columns.setdefault(group, {m: [] for m in METRICS})
             for metric in METRICS:
                 bucket[metric].append(values[metric])
-    ordered = sorted(columns, key=_group_order)
-    return {group: {m: estimate(m, v) for m, v in columns[group].items()} for group in ordered}
-
-
-def _group_order(group: str) -> tuple[int, str]:
-    if group == "overall":
-        return (0, "")
-    if group in CATEGORIES:
-        return (1, f"{CATEGORIES.index(group)}")
-    return (2, group)
+    return {group.key: {m: estimate(m, v) for m, v in columns[group].items()} for group in ordered(columns)}

@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 from fcbench.benchmark.record import Record, answer_to_output
 
+from fcbench.errors import UserError
+
 PROMPT_FORMAT_VERSION = 1
 Encoding = Literal["plain", "chat"]
 ENCODINGS: tuple[Encoding, ...] = ("plain", "chat")
@@ -99,9 +101,9 @@ def render(record: Record, encoding: Encoding, tokenizer: Any = None, shots: Seq
         return Rendered(_plain(record, shots, call_tokens), completion_text(record, call_tokens))
     if encoding == "chat":
         if not getattr(tokenizer, "chat_template", None):
-            raise ValueError("the chat encoding needs a tokenizer with a chat template; use the plain encoding for base models")
+            raise UserError("the chat encoding needs a tokenizer with a chat template; use the plain encoding for base models")
         return Rendered(_chat(record, tokenizer, shots, call_tokens), completion_text(record, call_tokens))
-    raise ValueError(f"unknown prompt encoding {encoding!r}; expected one of {ENCODINGS}")
+    raise UserError(f"unknown prompt encoding {encoding!r}; expected one of {ENCODINGS}")
 
 
 def _plain_block(record: Record) -> str:

@@ -8,8 +8,6 @@ import importlib.metadata
 import subprocess
 from pathlib import Path
 
-from fcbench.benchmark.scoring import sha256_file
-
 LIBRARIES = ("torch", "transformers", "peft", "trl", "accelerate", "lm_eval", "datasets", "bitsandbytes")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,6 +30,14 @@ def library_versions(names: tuple[str, ...] = LIBRARIES) -> dict[str, str | None
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def sha256_tree(folder: Path, names: tuple[str, ...] | None = None) -> str:

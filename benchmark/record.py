@@ -17,9 +17,10 @@ from typing import Any, Literal
 
 import jsonschema
 import jsonschema_rs
-
 from fcbench.benchmark.canonical import Leaf, leaves, pointer
 from fcbench.benchmark.jsonl import Problem, content_lines
+
+from fcbench.errors import UserError
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "record.schema.json"
 """The record format as JSON Schema (Draft 2020-12)."""
@@ -276,7 +277,7 @@ def dumps_canonical(obj: Any) -> str:
 # Records
 
 
-class RecordError(ValueError):
+class RecordError(UserError):
     """A JSON object that is not a valid fcbench record; ``reasons`` lists every problem."""
 
     def __init__(self, reasons: list[str]) -> None:

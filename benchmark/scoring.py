@@ -8,15 +8,16 @@ without a prediction is reported with ``file:line`` and counted; a missing predi
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fcbench.benchmark.frozen import FrozenBenchmark
 from fcbench.benchmark.jsonl import Problem, content_lines
 from fcbench.benchmark.metrics import METRICS, Estimate, ItemScore, aggregate, score_missing, score_output
+from fcbench.benchmark.provenance import sha256_file
 from fcbench.benchmark.record import RECORD_FORMAT_VERSION, Record, gold_problems, read_records
 
 SCORING_VERSION = 1
@@ -107,14 +108,6 @@ class ScoreReport:
         }
 
 
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_benchmark(path: str | Path) -> tuple[list[Record], list[Problem]]:
     """Read benchmark records; unreadable lines and gold answers that contradict their own
     record are problems (such an item would score wrongly)."""
@@ -124,22 +117,47 @@ def load_benchmark(path: str | Path) -> tuple[list[Record], list[Problem]]:
     return records, problems
 
 
-def score_records(records: list[Record], predictions: PredictionFile) -> list[ItemScore]:
-    """Score every benchmark record, in benchmark order; no prediction scores 0."""
+def benchmark_label(frozen: FrozenBenchmark) -> str:
+    """``<name>-<version>``: which benchmark an item was scored against."""
+    return f"{frozen.name}-{frozen.version}"
+
+
+_SCORED: dict[tuple[str, str, str], ItemScore] = {}
+"""Items scored inside lm-eval (its ``process_results``), by (benchmark label, id, output),
+until the same run's report takes them: one scoring pass per evaluation."""
+
+
+def score_item(benchmark: str, record: Record, output: str) -> ItemScore:
+    """Score one item and keep the score for :func:`score_records` on the same benchmark."""
+    key = (benchmark, record.id, output)
+    if key not in _SCORED:
+        _SCORED[key] = score_output(record, output)
+    return _SCORED[key]
+
+
+def _taken_or_scored(benchmark: str | None, record: Record, output: str) -> ItemScore:
+    kept = _SCORED.pop((benchmark, record.id, output), None) if benchmark else None
+    return kept or score_output(record, output)
+
+
+def score_records(records: list[Record], predictions: PredictionFile, benchmark: str | None = None) -> list[ItemScore]:
+    """Score every benchmark record, in benchmark order; no prediction scores 0. With
+    ``benchmark`` (its label), items already scored by :func:`score_item` are taken as they are."""
     return [
-        score_output(record, predictions.by_id[record.id].output) if record.id in predictions.by_id else score_missing(record)
+        _taken_or_scored(benchmark, record, predictions.by_id[record.id].output) if record.id in predictions.by_id else score_missing(record)
         for record in records
     ]
 
 
-def score_files(benchmark_path: str | Path, predictions_path: str | Path, ids: set[str] | None = None) -> ScoreReport:
+def score_files(benchmark_path: str | Path, predictions_path: str | Path, ids: set[str] | None = None, label: str | None = None) -> ScoreReport:
     """Score a predictions file against a benchmark; with ``ids``, only those items (a run over
-    part of the benchmark, e.g. lm-eval's ``--limit``)."""
+    part of the benchmark, e.g. lm-eval's ``--limit``); with ``label``, the benchmark's
+    :func:`benchmark_label`, reusing the scores lm-eval's hooks made in this process."""
     records, benchmark_problems = load_benchmark(benchmark_path)
     if ids is not None:
         records = [r for r in records if r.id in ids]
     predictions = read_predictions(predictions_path, {r.id for r in records})
-    items = score_records(records, predictions)
+    items = score_records(records, predictions, label)
     counts = Counter(predictions.counts)
     counts["missing_prediction"] = sum(1 for r in records if r.id not in predictions.by_id)
     counts["scored"] = len(items) - counts["missing_prediction"]

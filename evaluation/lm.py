@@ -20,13 +20,12 @@ from typing import Any
 
 import torch
 import transformers
+from fcbench.benchmark.parser import answer_is_final
 from lm_eval.api.registry import register_model
-from transformers.cache_utils import DynamicCache, DynamicLayer
 from lm_eval.models.huggingface import HFLM
 from lm_eval.models.utils_hf import stop_sequences_criteria
 from rich.progress import Progress, TaskID
-
-from fcbench.benchmark.parser import answer_is_final
+from transformers.cache_utils import DynamicCache, DynamicLayer
 
 
 class JsonAnswerStop(transformers.StoppingCriteria):

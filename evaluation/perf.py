@@ -20,14 +20,13 @@ import time
 from pathlib import Path
 
 import torch
-from rich.console import Console
-from rich.table import Table
-
-from fcbench.benchmark.frozen import frozen_benchmark
 from fcbench.benchmark.metrics import METRICS, aggregate, score_output
 from fcbench.benchmark.record import read_records
+from fcbench.benchmark.suites import FCBENCH
 from fcbench.evaluation.runner import EvalConfig, run_eval
 from fcbench.models.registry import DEFAULT_MODEL, preferred_dtype, resolve_model
+from rich.console import Console
+from rich.table import Table
 
 GOAL_RATIO = 5.0
 
@@ -64,7 +63,7 @@ def main() -> None:
     max_new_tokens = int(rows[0]["arguments"][0][1]["max_gen_toks"])
     loop_outputs, loop_seconds = per_item_loop(resolve_model(args.model), prompts, max_new_tokens, dtype)
 
-    records = {r.id: r for r in read_records(frozen_benchmark().path)[0]}
+    records = {r.id: r for r in read_records(FCBENCH.frozen().path)[0]}
     loop_scores = [score_output(records[i], text) for i, text in zip(ids, loop_outputs, strict=True)]
     loop_overall = aggregate(loop_scores)["overall"]
     eval_overall = run.report.aggregates["overall"]

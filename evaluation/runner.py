@@ -23,12 +23,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fcbench.benchmark.frozen import FrozenBenchmark, frozen_benchmark, imported_benchmark
+from fcbench.benchmark.frozen import FrozenBenchmark
 from fcbench.benchmark.prompt import PROMPT_FORMAT_VERSION, Encoding
 from fcbench.benchmark.provenance import git_commit, library_versions, sha256_tree
-from fcbench.benchmark.scoring import SCORING_VERSION, ScoreReport, score_files, write_report
-from fcbench.tasks import TASKS_DIR
+from fcbench.benchmark.scoring import SCORING_VERSION, ScoreReport, benchmark_label, score_files, write_report
+from fcbench.benchmark.suites import FCBENCH, suite_of
 from fcbench.models.registry import DEFAULT_MODEL, describe, preferred_dtype, resolve_model
+from fcbench.tasks import TASKS_DIR
+
+from fcbench.errors import UserError
 
 DEFAULT_BATCH_SIZE = 16
 """The same for every candidate: padding differs with batch size, and so do greedy outputs."""
@@ -42,7 +45,7 @@ class EvalConfig:
     fewshot: int = 0
     limit: int | None = None
     """Items per category subtask (lm-eval's ``--limit``)."""
-    tasks: tuple[str, ...] = ("fcbench",)
+    tasks: tuple[str, ...] = (FCBENCH.group,)
     batch_size: int = DEFAULT_BATCH_SIZE
     dtype: str | None = None
     """None: bfloat16 where the hardware does it natively, else float32."""
@@ -78,10 +81,9 @@ class EvalRun:
 def run_eval(cfg: EvalConfig, progress: Any = None) -> EvalRun:
     """Evaluate one candidate and write its results; see the module docstring."""
     import torch
+    from fcbench.evaluation.lm import FcbenchLM
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
-
-    from fcbench.evaluation.lm import FcbenchLM
 
     # lm-eval warns per task about custom-dataset kwargs and per batch about truncation; the
     # truncation is counted and reported below instead.
@@ -91,8 +93,9 @@ def run_eval(cfg: EvalConfig, progress: Any = None) -> EvalRun:
     dtype = cfg.dtype or preferred_dtype(device)
     model_args = _model_args(cfg, resolve_model(cfg.model), dtype)
     adapter_sha256 = sha256_tree(cfg.adapter, ADAPTER_WEIGHTS) if cfg.adapter else None
-    frozen = benchmark_of(cfg.tasks)
-    out_dir = results_folder(cfg, frozen.name)
+    suite = suite_of(cfg.tasks)
+    frozen = suite.frozen()
+    out_dir = suite.under(cfg.results_dir) / cfg.candidate()
     out_dir.mkdir(parents=True, exist_ok=True)
 
     lm = FcbenchLM(**model_args, batch_size=cfg.batch_size, device=device, json_stop=cfg.json_stop, progress=progress)
@@ -109,30 +112,11 @@ def run_eval(cfg: EvalConfig, progress: Any = None) -> EvalRun:
 
     samples: dict[str, list[dict[str, Any]]] = results.pop("samples")
     outputs = _write_samples(out_dir, samples)
-    report = score_files(frozen.path, outputs["path"], ids=set(outputs["ids"]))
+    report = score_files(frozen.path, outputs["path"], ids=set(outputs["ids"]), label=benchmark_label(frozen))
     write_report(report, out_dir)
     summary = _summary(cfg, model_args, adapter_sha256, device, dtype, frozen, results, samples, lm, seconds, len(report.items))
     (out_dir / "results.json").write_text(json.dumps({"fcbench": summary, "lm_eval": results}, indent=2, default=_jsonable) + "\n")
     return EvalRun(out_dir, summary, report, results)
-
-
-BFCL_TASK_PREFIXES = ("fcbench_bfcl", "bfcl_")
-
-
-def benchmark_of(tasks: tuple[str, ...]) -> FrozenBenchmark:
-    """The benchmark the tasks evaluate: BFCL's imported items or fcbench's frozen one. One per
-    evaluation, so that its results are scored and recorded against one benchmark version."""
-    is_bfcl = [task.startswith(BFCL_TASK_PREFIXES) for task in tasks]
-    if all(is_bfcl):
-        return imported_benchmark()
-    if not any(is_bfcl):
-        return frozen_benchmark()
-    raise ValueError(f"--tasks {','.join(tasks)} mixes BFCL and fcbench tasks: evaluate each benchmark on its own")
-
-
-def results_folder(cfg: EvalConfig, benchmark: str) -> Path:
-    """``results/<candidate>/`` for fcbench, ``results/<benchmark>/<candidate>/`` for others."""
-    return cfg.results_dir / cfg.candidate() if benchmark == "fcbench" else cfg.results_dir / benchmark / cfg.candidate()
 
 
 def _model_args(cfg: EvalConfig, model_dir: str, dtype: str) -> dict[str, Any]:
@@ -140,7 +124,7 @@ def _model_args(cfg: EvalConfig, model_dir: str, dtype: str) -> dict[str, Any]:
     args: dict[str, Any] = {"pretrained": model_dir, "dtype": dtype}
     if cfg.adapter is not None:
         if not (cfg.adapter / "adapter_config.json").is_file():
-            raise FileNotFoundError(f"{cfg.adapter} is not a PEFT adapter folder (no adapter_config.json)")
+            raise UserError(f"{cfg.adapter} is not a PEFT adapter folder (no adapter_config.json)")
         args["peft"] = str(cfg.adapter)
         # An adapter that added tokens saved its tokenizer: prompts must be encoded with it.
         if (cfg.adapter / "tokenizer_config.json").is_file():

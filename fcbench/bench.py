@@ -2,9 +2,9 @@
 
 data (generated if absent) -> the embedded model (converted once) -> an adapter (the quick recipe
 trained if ``runs/`` has none) -> evaluations of base 0-shot, base 3-shot and every adapter in
-``runs/`` that the leaderboard has no result for yet -> the leaderboard -> the report. With
-``bfcl=True`` the same candidates are evaluated on BFCL's imported categories as well (the
-``fcbench_bfcl`` group, the same ``--limit`` per category).
+``runs/`` that the leaderboard has no result for yet -> the leaderboard -> the report, once per
+benchmark suite. With ``bfcl=True`` the same candidates are evaluated on the ``bfcl-v4`` suite
+as well (BFCL's imported categories, the same ``--limit`` per category).
 
 "No result yet" means no evaluation of the same candidate, with the same adapter weights
 (sha256) and the same ``--limit``, on the current benchmark, prompt-format and scoring
@@ -24,8 +24,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from fcbench.benchmark.prompt import PROMPT_FORMAT_VERSION
 from fcbench.benchmark.provenance import sha256_tree
 from fcbench.benchmark.scoring import SCORING_VERSION
-from fcbench.evaluation.runner import ADAPTER_WEIGHTS, EvalConfig, benchmark_of, run_eval
-from fcbench.leaderboard.compare import Comparison, compare
+from fcbench.benchmark.suites import BFCL, FCBENCH, Suite, suite_of
+from fcbench.evaluation.runner import ADAPTER_WEIGHTS, EvalConfig, run_eval
+from fcbench.leaderboard.compare import Comparison, Ranked, compare, ranked_evaluations
 from fcbench.leaderboard.store import DEFAULT_DB, find_evaluation, opened, record_results, resolve
 from fcbench.models.registry import DEFAULT_MODEL
 from fcbench.trainers.config import QUICK_CONFIG
@@ -49,11 +50,11 @@ class BenchConfig:
     limit: int | None = DEFAULT_LIMIT
     """Items per category for every candidate (lm-eval --limit); None: the whole benchmark."""
     bfcl: bool = False
-    """Also evaluate every candidate on BFCL (``fcbench_bfcl``): off by default, as on a CPU it
+    """Also evaluate every candidate on the ``bfcl-v4`` suite: off by default, as on a CPU it
     would more than double the time."""
 
-    def task_sets(self) -> list[tuple[str, ...]]:
-        return [("fcbench",), *([("fcbench_bfcl",)] if self.bfcl else [])]
+    def suites(self) -> list[Suite]:
+        return [FCBENCH, *([BFCL] if self.bfcl else [])]
 
 
 @dataclass(slots=True)
@@ -71,14 +72,15 @@ def adapters_in(runs_dir: Path) -> list[Path]:
     return sorted(p for p in runs_dir.iterdir() if (p / "adapter_config.json").is_file() and (p / "run.json").is_file())
 
 
-def candidates(cfg: BenchConfig, tasks: tuple[str, ...] = ("fcbench",)) -> list[EvalConfig]:
+def candidates(cfg: BenchConfig, suite: Suite = FCBENCH) -> list[EvalConfig]:
     """Base K-shot for each baseline K, then each adapter 0-shot."""
-    common = {"model": cfg.model, "limit": cfg.limit, "results_dir": cfg.results_dir, "tasks": tasks}
+    common = {"model": cfg.model, "limit": cfg.limit, "results_dir": cfg.results_dir, "tasks": (suite.group,)}
     return [EvalConfig(fewshot=k, **common) for k in BASELINE_SHOTS] + [EvalConfig(adapter=a, **common) for a in adapters_in(cfg.runs_dir)]
 
 
-def current_versions(tasks: tuple[str, ...] = ("fcbench",)) -> tuple[str, str, int, int]:
-    benchmark = benchmark_of(tasks)
+def current_versions(suite: Suite = FCBENCH) -> tuple[str, str, int, int]:
+    """The suite's current versions (its records are made first where they are missing)."""
+    benchmark = suite.frozen()
     return (benchmark.name, benchmark.version, PROMPT_FORMAT_VERSION, SCORING_VERSION)
 
 
@@ -86,21 +88,22 @@ def needs_evaluation(conn: Any, eval_cfg: EvalConfig, versions: tuple[str, str, 
     """``versions``: the current ones for the candidate's tasks, when the caller has them
     already (working them out hashes the benchmark file)."""
     adapter_sha256 = sha256_tree(eval_cfg.adapter, ADAPTER_WEIGHTS) if eval_cfg.adapter else None
-    found = find_evaluation(conn, candidate=eval_cfg.candidate(), versions=versions or current_versions(eval_cfg.tasks), adapter_sha256=adapter_sha256, item_limit=eval_cfg.limit)
+    found = find_evaluation(conn, candidate=eval_cfg.candidate(), versions=versions or current_versions(suite_of(eval_cfg.tasks)), adapter_sha256=adapter_sha256, item_limit=eval_cfg.limit)
     return found is None
 
 
 def run_bench(cfg: BenchConfig, console: Console) -> BenchOutcome:
     """Do what is missing; see the module docstring."""
     outcome = BenchOutcome()
+    # first, so that a suite that cannot be made (bfcl-eval missing) stops the bench before training
+    versions = {suite.group: current_versions(suite) for suite in cfg.suites()}  # one hash per benchmark
     _timed(outcome, "data", lambda: _ensure_data(cfg, console))
     _timed(outcome, "model", lambda: _ensure_model(cfg, console))
     if not adapters_in(cfg.runs_dir):
         _timed(outcome, "train", lambda: outcome.trained.append(_train_default(cfg, console)))
-    versions = {tasks: current_versions(tasks) for tasks in cfg.task_sets()}  # one hash per benchmark
-    everything = [c for tasks in cfg.task_sets() for c in candidates(cfg, tasks)]
+    everything = [c for suite in cfg.suites() for c in candidates(cfg, suite)]
     with opened(cfg.db) as conn:
-        todo = [c for c in everything if needs_evaluation(conn, c, versions[c.tasks])]
+        todo = [c for c in everything if needs_evaluation(conn, c, versions[c.tasks[0]])]
     outcome.skipped = [f"{c.candidate()} on {c.tasks[0]}" for c in everything if c not in todo]
     for skipped in outcome.skipped:
         console.print(f"[dim]{skipped}: already on the leaderboard for these versions and --limit, not evaluated again[/]")
@@ -158,7 +161,39 @@ def _train_default(cfg: BenchConfig, console: Console) -> str:
     return train_cfg.name
 
 
-def gains_of_best(db: Path, best: str, limit: int | None, model: str, benchmark: str = "fcbench") -> list[Comparison]:
+@dataclass(frozen=True, slots=True)
+class SuiteSummary:
+    """One suite's leaderboard after the bench, its report, and the best candidate's gains."""
+
+    suite: Suite
+    version: str
+    metric: str
+    ranked: list[Ranked]
+    report: Path
+    gains: list[Comparison]
+    """The best candidate against each baseline that is not itself, paired."""
+
+    @property
+    def best(self) -> Ranked:
+        return self.ranked[0]
+
+
+def summarize(cfg: BenchConfig) -> list[SuiteSummary]:
+    """Rank each suite's candidates by its primary metric and write its report."""
+    from fcbench.leaderboard.report import report_from_db
+
+    summaries = []
+    for suite in cfg.suites():
+        version = suite.current_version()
+        with opened(cfg.db) as conn:
+            ranked = ranked_evaluations(conn, suite.name, suite.primary_metric, version)
+            written = report_from_db(conn, suite.under(cfg.report_dir), suite.name, suite.primary_metric, None, version)
+        gains = gains_of_best(cfg.db, ranked[0].evaluation.candidate, cfg.limit, cfg.model, suite.name)
+        summaries.append(SuiteSummary(suite, version, suite.primary_metric, ranked, written.page, gains))
+    return summaries
+
+
+def gains_of_best(db: Path, best: str, limit: int | None, model: str, benchmark: str = FCBENCH.name) -> list[Comparison]:
     """The best candidate against each baseline, paired, on the items both scored."""
     comparisons = []
     with opened(db) as conn:

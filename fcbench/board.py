@@ -1,13 +1,12 @@
 """The leaderboard commands: ``record``, ``leaderboard``, ``compare``, ``check`` and ``report``.
 
-They read the SQLite store (``leaderboard/store.py``) that ``fcbench eval`` writes into, and
-are registered on the ``fcbench`` app in ``fcbench/cli.py``.
+They only print: the questions they ask of the SQLite store that ``fcbench eval`` writes into
+are answered in ``leaderboard/`` (``compare.py``, ``report.py``). They are registered on the
+``fcbench`` app in ``fcbench/cli.py``, which also turns fcbench's errors into exit statuses.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
@@ -17,55 +16,27 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from fcbench.benchmark.groups import Group
 from fcbench.benchmark.metrics import METRICS, Estimate
-from fcbench.leaderboard.compare import GATED_METRICS, Comparison, Ranked, VersionMismatch, compare, rank, regressions, require_same_versions
+from fcbench.benchmark.suites import DEFAULT_SUITE, suite_named
+from fcbench.leaderboard.compare import GATED_METRICS, Comparison, Ranked, paired_comparison, ranked_evaluations, regressions
 from fcbench.leaderboard.stats import PairedDifference, format_p, verdict_text
-from fcbench.leaderboard.store import DEFAULT_DB, Evaluation, StoreError, evaluations, item_results, latest_per_candidate, opened, record_results, resolve
+from fcbench.leaderboard.store import DEFAULT_DB, opened, record_results
 
 console = Console()
 err_console = Console(stderr=True)
 
 DbOption = Annotated[Path, typer.Option("--db", help="The leaderboard database (SQLite).")]
-CANNOT_CHECK = 2
-"""Exit status when a command cannot answer (unknown candidate, incomparable versions):
-distinct from ``check``'s 1 = regressed."""
-
-
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[red]{message}[/]", highlight=False, soft_wrap=True)
-    return typer.Exit(CANNOT_CHECK)
+BenchmarkOption = Annotated[str, typer.Option("--benchmark", help="Benchmark suite (fcbench, bfcl-v4, ...).")]
+MetricOption = Annotated[str | None, typer.Option("--metric", help=f"Rank by one of {', '.join(METRICS)} (default: the suite's own).")]
 
 
 def _percent(est: Estimate | None) -> str:
     return "–" if est is None else est.percent_text()
 
 
-# ---------------------------------------------------------------------------------------------
-# Selecting the evaluations to rank
-
-
-def select_ranked(conn: sqlite3.Connection, benchmark: str, version: str | None, across_versions: bool, metric: str) -> list[Ranked]:
-    """The newest evaluation of each candidate on the benchmark, ranked; refuses mixed versions."""
-    evals = [ev for ev in evaluations(conn, benchmark) if version is None or ev.benchmark_version == version]
-    latest = latest_per_candidate(evals)
-    require_same_versions(latest, across_versions)
-    return rank(conn, latest, metric)
-
-
-def _ranked_or_fail(conn: sqlite3.Connection, db: Path, benchmark: str, version: str | None, across_versions: bool, metric: str) -> list[Ranked]:
-    if metric not in METRICS:
-        raise typer.BadParameter(f"--metric must be one of {', '.join(METRICS)}, not {metric!r}")
-    try:
-        ranked = select_ranked(conn, benchmark, version, across_versions, metric)
-    except VersionMismatch as err:
-        raise _fail(str(err)) from err
-    if not ranked:
-        raise _fail(f"no evaluations of {benchmark!r} in {db} yet: run fcbench eval (or make bench)")
-    return ranked
-
-
 def leaderboard_table(ranked: Sequence[Ranked], metric: str, title: str) -> Table:
-    groups = [g for g in dict.fromkeys(g for r in ranked for g in r.estimates) if g != "overall" and not g.startswith("split:")]
+    groups = [g for g in dict.fromkeys(g for r in ranked for g in r.estimates) if Group.parse(g).kind == "category"]
     table = Table(title=title, caption=f"{metric} in % with 95 % CI, overall and per category; every metric is in fcbench report", caption_justify="left")
     table.add_column("#", justify="right")
     table.add_column("candidate / provenance", overflow="fold", min_width=30)
@@ -93,23 +64,21 @@ def record(
     """Record evaluations made earlier (fcbench eval records its own automatically)."""
     with opened(db) as conn:
         for folder in results:
-            try:
-                evaluation_id = record_results(conn, folder)
-            except StoreError as err:
-                raise _fail(str(err)) from err
+            evaluation_id = record_results(conn, folder)
             console.print(f"recorded [bold]{folder}[/] as evaluation #{evaluation_id} in {db}")
 
 
 def leaderboard(
-    benchmark: Annotated[str, typer.Option("--benchmark", help="Benchmark name (fcbench, bfcl-v4, ...).")] = "fcbench",
-    metric: Annotated[str, typer.Option("--metric", help=f"Rank by: {', '.join(METRICS)}.")] = "exact_match",
+    benchmark: BenchmarkOption = DEFAULT_SUITE,
+    metric: MetricOption = None,
     version: Annotated[str | None, typer.Option("--version", help="Only this benchmark version (e.g. v1).")] = None,
     across_versions: Annotated[bool, typer.Option("--across-versions", help="Rank evaluations on different versions together anyway.")] = False,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Rank every candidate's newest evaluation, with CIs, per-category columns and provenance."""
+    metric = metric or suite_named(benchmark).primary_metric
     with opened(db) as conn:
-        ranked = _ranked_or_fail(conn, db, benchmark, version, across_versions, metric)
+        ranked = ranked_evaluations(conn, benchmark, metric, version, across_versions)
     versions = ranked[0].evaluation.versions_text() if not across_versions else "mixed versions"
     console.print(leaderboard_table(ranked, metric, f"{benchmark} leaderboard by {metric} ({versions})"))
 
@@ -128,41 +97,27 @@ def comparison_table(c: Comparison) -> Table:
     return table
 
 
-def _resolve_pair(conn: sqlite3.Connection, a: str, b: str, benchmark: str | None) -> tuple[Evaluation, Evaluation]:
-    try:
-        return resolve(conn, a, benchmark), resolve(conn, b, benchmark)
-    except StoreError as err:
-        raise _fail(str(err)) from err
-
-
-def _compare_or_fail(conn: sqlite3.Connection, ev_a: Evaluation, ev_b: Evaluation, across_versions: bool) -> Comparison:
-    try:
-        comparison = compare(conn, ev_a, ev_b, across_versions=across_versions)
-    except VersionMismatch as err:
-        raise _fail(str(err)) from err
-    if comparison.shared == 0:
-        raise _fail(f"{ev_a.candidate} and {ev_b.candidate} share no scored items: nothing to compare")
-    if comparison.only_a or comparison.only_b:
-        err_console.print(f"[yellow]compared on the {comparison.shared} items both scored; {comparison.only_a} only in A, {comparison.only_b} only in B are left out[/]")
-    return comparison
-
-
 def compare_command(
     a: Annotated[str, typer.Argument(help="Candidate name (its newest evaluation) or #<evaluation id>.")],
     b: Annotated[str, typer.Argument(help="Candidate name or #<evaluation id>.")],
-    benchmark: Annotated[str | None, typer.Option("--benchmark", help="Look candidates up on this benchmark.")] = "fcbench",
+    benchmark: Annotated[str, typer.Option("--benchmark", help="Look candidates up on this benchmark suite.")] = DEFAULT_SUITE,
     across_versions: Annotated[bool, typer.Option("--across-versions", help="Compare across benchmark/prompt/scoring versions anyway.")] = False,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """B − A per metric and category on the shared items: paired bootstrap CI, exact McNemar."""
     with opened(db) as conn:
-        ev_a, ev_b = _resolve_pair(conn, a, b, benchmark)
-        comparison = _compare_or_fail(conn, ev_a, ev_b, across_versions)
+        comparison = paired_comparison(conn, a, b, benchmark, across_versions)
+    _warn_unshared(comparison)
     console.print(comparison_table(comparison))
     for metric in METRICS:
         d = comparison.overall(metric)
         if d is not None:
-            console.print(verdict_text(d, ev_a.candidate, ev_b.candidate), highlight=False, soft_wrap=True)
+            console.print(verdict_text(d, comparison.a.candidate, comparison.b.candidate), highlight=False, soft_wrap=True)
+
+
+def _warn_unshared(comparison: Comparison) -> None:
+    if comparison.only_a or comparison.only_b:
+        err_console.print(f"[yellow]compared on the {comparison.shared} items both scored; {comparison.only_a} only in A, {comparison.only_b} only in B are left out[/]")
 
 
 def check(
@@ -171,7 +126,7 @@ def check(
     max_drop: Annotated[float, typer.Option("--max-drop", min=0.0, max=1.0, help="Allowed drop as a fraction (0.01 = one point).")] = 0.01,
     metrics: Annotated[list[str] | None, typer.Option("--metric", help=f"Gated metric, repeatable (default {', '.join(GATED_METRICS)}).")] = None,
     alpha: Annotated[float, typer.Option("--alpha", min=0.0, max=1.0, help="A drop counts only when its paired p-value is below this.")] = 0.05,
-    benchmark: Annotated[str | None, typer.Option("--benchmark")] = "fcbench",
+    benchmark: Annotated[str, typer.Option("--benchmark", help="Look candidates up on this benchmark suite.")] = DEFAULT_SUITE,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Regression gate: exit 1 when the candidate is significantly worse than the baseline by
@@ -181,8 +136,9 @@ def check(
     if unknown:
         raise typer.BadParameter(f"unknown metric(s) {unknown}; known: {', '.join(METRICS)}")
     with opened(db) as conn:
-        ev_a, ev_b = _resolve_pair(conn, baseline, candidate, benchmark)
-        comparison = _compare_or_fail(conn, ev_a, ev_b, across_versions=False)
+        comparison = paired_comparison(conn, baseline, candidate, benchmark)
+    _warn_unshared(comparison)
+    ev_a, ev_b = comparison.a, comparison.b
     regressed = regressions(comparison, gated, max_drop, alpha)
     if not regressed:
         console.print(f"[green]pass[/]: {ev_b.candidate} is not significantly worse than {ev_a.candidate} by more than {100 * max_drop:.1f} points on {', '.join(gated)} ({comparison.shared} items)")
@@ -199,38 +155,16 @@ def _regression_line(d: PairedDifference) -> str:
 
 def report(
     out: Annotated[Path, typer.Option("--out", help="Folder for index.html and charts/*.png.")] = Path("report"),
-    benchmark: Annotated[str, typer.Option("--benchmark")] = "fcbench",
-    metric: Annotated[str, typer.Option("--metric")] = "exact_match",
+    benchmark: BenchmarkOption = DEFAULT_SUITE,
+    metric: MetricOption = None,
     candidate: Annotated[str | None, typer.Option("--candidate", help="Whose failures to browse (default: the best).")] = None,
-    version: Annotated[str | None, typer.Option("--version")] = None,
-    across_versions: Annotated[bool, typer.Option("--across-versions")] = False,
+    version: Annotated[str | None, typer.Option("--version", help="Only this benchmark version (e.g. v1).")] = None,
+    across_versions: Annotated[bool, typer.Option("--across-versions", help="Rank evaluations on different versions together anyway.")] = False,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Write a static HTML report (opens from disk) with the table, charts and a failure browser."""
-    page = write_report_from_db(db, out, benchmark, metric, candidate, version, across_versions)
-    console.print(f"wrote [bold]{page}[/] and its charts")
-
-
-def write_report_from_db(db: Path, out: Path, benchmark: str, metric: str, candidate: str | None, version: str | None = None, across_versions: bool = False) -> Path:
-    from fcbench.leaderboard.report import failures_of, write_report
+    from fcbench.leaderboard.report import report_from_db
 
     with opened(db) as conn:
-        ranked = _ranked_or_fail(conn, db, benchmark, version, across_versions, metric)
-        browsed = next((r.evaluation for r in ranked if r.evaluation.candidate == candidate), None) if candidate else ranked[0].evaluation
-        if browsed is None:
-            raise _fail(f"{candidate!r} is not on the {benchmark} leaderboard; candidates: {', '.join(r.evaluation.candidate for r in ranked)}")
-        failures = failures_of(item_results(conn, browsed.id), _questions(browsed), metric)
-    result = write_report(ranked, out, metric=metric, failures_candidate=browsed.candidate, failures=failures, title=f"fcbench report: {benchmark}")
-    return result.page
-
-
-def _questions(ev: Evaluation) -> dict[str, tuple[str, str]]:
-    """id -> (question, gold JSON) from the benchmark the evaluation ran on, if still here."""
-    from fcbench.benchmark.frozen import find_benchmark
-    from fcbench.benchmark.record import read_records
-
-    found = find_benchmark(ev.benchmark, ev.benchmark_version, ev.benchmark_sha256)
-    if found is None:
-        return {}
-    records, _ = read_records(found.path)
-    return {r.id: (r.question, json.dumps(r.raw.get("output"), ensure_ascii=False)) for r in records}
+        written = report_from_db(conn, out, benchmark, metric or suite_named(benchmark).primary_metric, candidate, version, across_versions)
+    console.print(f"wrote [bold]{written.page}[/] and its charts")

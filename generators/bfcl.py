@@ -42,12 +42,13 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-
 from fcbench.benchmark.ast_match import options_of
-from fcbench.paths import bfcl_dir
 from fcbench.benchmark.jsonl import read_values
+from fcbench.benchmark.provenance import sha256_file
 from fcbench.benchmark.record import RecordError, answer_from_output, category_of, dumps_canonical, gold_problems, record_from_json, record_schema_errors
-from fcbench.benchmark.scoring import sha256_file
+
+from fcbench.errors import UserError
+from fcbench.paths import bfcl_dir
 
 DISTRIBUTION = "bfcl-eval"
 BENCHMARK_NAME = "bfcl-v4"
@@ -68,8 +69,8 @@ TYPE_MAP: Mapping[str, str | None] = {
 """BFCL parameter type -> JSON Schema type (None: no type constraint)."""
 
 
-class BfclNotInstalled(RuntimeError):
-    pass
+class BfclNotInstalled(UserError):
+    """The bfcl-eval wheel, whose data files BFCL's suite is made from, is not installed."""
 
 
 class ConversionError(ValueError):
@@ -207,7 +208,7 @@ def source_files(category: str) -> tuple[Path, Path | None, str]:
         raise BfclNotInstalled(f"{DISTRIBUTION} is not installed: `make setup` installs it (pip install --no-deps {DISTRIBUTION})") from err
     questions = Path(str(dist.locate_file(f"bfcl_eval/data/BFCL_v4_{category}.json")))
     if not questions.is_file():
-        raise ValueError(f"{DISTRIBUTION} {dist.version} has no category {category!r} ({questions} is missing)")
+        raise UserError(f"{DISTRIBUTION} {dist.version} has no category {category!r} ({questions} is missing)")
     answers = Path(str(dist.locate_file(f"bfcl_eval/data/possible_answer/BFCL_v4_{category}.json")))
     return questions, (answers if answers.is_file() else None), dist.version
 
@@ -228,7 +229,7 @@ def import_category(category: str) -> tuple[CategoryImport, str]:
         result.sources["possible_answers"] = {"file": f"possible_answer/{answers.name}", "sha256": sha256_file(answers)}
         truths = {row["id"]: row["ground_truth"] for row in read_values(answers)}
     elif not category.endswith("irrelevance"):
-        raise ValueError(f"{category}: {DISTRIBUTION} ships no possible answers for it")
+        raise UserError(f"{category}: {DISTRIBUTION} ships no possible answers for it")
     for line_no, item in enumerate(read_values(questions), start=1):
         try:
             if answers is not None and item["id"] not in truths:
@@ -257,7 +258,7 @@ def import_bfcl(categories: Sequence[str] = CATEGORIES, out_dir: Path | None = N
     out_dir = out_dir or bfcl_dir()
     unknown = [c for c in categories if c not in CATEGORIES]
     if unknown:
-        raise ValueError(f"unknown or out-of-scope BFCL categories {unknown}; in scope: {', '.join(CATEGORIES)}")
+        raise UserError(f"unknown or out-of-scope BFCL categories {unknown}; in scope: {', '.join(CATEGORIES)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     entries: dict[str, Any] = {}
     rejects: list[dict[str, Any]] = []

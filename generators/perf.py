@@ -13,7 +13,7 @@ from pathlib import Path
 from unittest import mock
 
 import fcbench.benchmark.record as record_module
-from fcbench.benchmark.frozen import frozen_benchmark
+from fcbench.benchmark.suites import FCBENCH
 from fcbench.generators.synth import generate
 from fcbench.generators.validate import validate_files
 
@@ -32,7 +32,7 @@ class _ReferenceOnly:
 
 
 def main(n: int = 10_000) -> None:
-    against = frozen_benchmark().path
+    against = FCBENCH.frozen().path
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         t_generate, _ = timed(generate, n, 0, out)

@@ -21,6 +21,8 @@ from fcbench.benchmark.record import dumps_canonical
 from fcbench.generators.library import LIBRARY, FunctionDef, held_out_phrasings, is_held_out, training_phrasings
 from fcbench.generators.params import Sampler, spoken
 
+from fcbench.errors import UserError
+
 GENERATOR_VERSION = "1.0.0"
 INSTRUCTION = "Generate a JSON response for a function call based on the user's question and the function call example."
 """The seed's instruction, kept verbatim."""
@@ -35,7 +37,7 @@ Format = Literal["default", "seed"]
 Pool = Literal["train", "benchmark"]
 
 
-class HeldOutLeak(RuntimeError):
+class HeldOutLeak(UserError):
     """Raised instead of emitting a training record that would use a held-out part."""
 
 
@@ -314,7 +316,7 @@ def build_benchmark(n: int, out_dir: Path, version: str, seed: int = BENCHMARK_S
     overwrite an existing version: a benchmark is changed only as a new version."""
     path = out_dir / f"fcbench-{version}.jsonl"
     if path.exists():
-        raise FileExistsError(f"{path} exists: benchmarks are frozen, build a new version instead")
+        raise UserError(f"{path} exists: benchmarks are frozen, build a new version instead")
     sampler = Sampler.seeded(seed)
     records = []
     for split, count in (("seen_function", n // 2), ("unseen_function", n - n // 2)):

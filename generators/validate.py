@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from datasketch import MinHash, MinHashLSH
-
 from fcbench.benchmark.jsonl import JsonlLine, read_jsonl
 from fcbench.benchmark.record import RecordError, canonical_record, dumps_canonical, gold_problems, read_records, record_from_json
 from fcbench.generators.synth import normalize_question
+
+from fcbench.errors import UserError
 
 MAX_LINE_BYTES = 1 << 20
 """A record line over 1 MiB is rejected (no real function-calling record is that large)."""
@@ -94,7 +95,7 @@ class BenchmarkIndex:
     def build(cls, path: Path) -> BenchmarkIndex:
         records, problems = read_records(path)
         if problems:
-            raise ValueError(f"the benchmark {path} has problems: {problems[0]}")
+            raise UserError(f"the benchmark {path} has problems: {problems[0]}")
         lsh = MinHashLSH(threshold=NEAR_DUPLICATE_JACCARD, num_perm=NUM_PERM)
         exact: dict[str, str] = {}
         for record in records:

@@ -13,15 +13,18 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from fcbench.benchmark.groups import groups_in
 from fcbench.benchmark.metrics import BINARY_METRICS, METRICS, Estimate
 from fcbench.leaderboard.stats import PairedDifference, paired_difference
-from fcbench.leaderboard.store import Evaluation, ItemResult, describe_versions, item_results, metric_estimates
+from fcbench.leaderboard.store import Evaluation, describe_versions, evaluations, item_results, latest_per_candidate, metric_estimates, resolve
+
+from fcbench.errors import CannotAnswer, UserError
 
 GATED_METRICS: tuple[str, ...] = ("exact_match", "schema_valid", "arg_f1")
 """What ``fcbench check`` guards by default: the metrics a user-visible regression shows in."""
 
 
-class VersionMismatch(ValueError):
+class VersionMismatch(CannotAnswer):
     """Evaluations on different benchmark, prompt-format or scoring versions."""
 
 
@@ -55,6 +58,19 @@ class Ranked:
         return self.estimates.get(group, {}).get(metric)
 
 
+def ranked_evaluations(conn: sqlite3.Connection, benchmark: str, metric: str, version: str | None = None, across_versions: bool = False) -> list[Ranked]:
+    """The newest evaluation of each candidate on the benchmark (of ``version``, if given),
+    ranked by ``metric``. CannotAnswer when there is none, or when their versions differ and
+    ``across_versions`` is not set."""
+    if metric not in METRICS:
+        raise UserError(f"--metric must be one of {', '.join(METRICS)}, not {metric!r}")
+    latest = latest_per_candidate(ev for ev in evaluations(conn, benchmark) if version is None or ev.benchmark_version == version)
+    if not latest:
+        raise CannotAnswer(f"no evaluations of {benchmark!r}{f' {version}' if version else ''} in the leaderboard yet: run fcbench eval (or make bench)")
+    require_same_versions(latest, across_versions)
+    return rank(conn, latest, metric)
+
+
 def rank(conn: sqlite3.Connection, evals: Iterable[Evaluation], metric: str = "exact_match", group: str = "overall") -> list[Ranked]:
     """Best first by the metric's mean; ties keep the older evaluation first. Candidates with no
     value for the metric (it was not measured on that benchmark) rank last."""
@@ -65,25 +81,6 @@ def rank(conn: sqlite3.Connection, evals: Iterable[Evaluation], metric: str = "e
         return (-(est.mean if est is not None and not math.isnan(est.mean) else -math.inf), pair[0].id)
 
     return [Ranked(i + 1, ev, estimates) for i, (ev, estimates) in enumerate(sorted(scored, key=key))]
-
-
-def groups_in(items: Iterable[ItemResult]) -> list[str]:
-    """overall, then categories, then splits, in the order they first appear."""
-    categories: dict[str, None] = {}
-    splits: dict[str, None] = {}
-    for item in items:
-        categories.setdefault(item.category)
-        if item.split:
-            splits.setdefault(f"split:{item.split}")
-    return ["overall", *categories, *splits]
-
-
-def in_group(item: ItemResult, group: str) -> bool:
-    if group == "overall":
-        return True
-    if group.startswith("split:"):
-        return item.split == group.removeprefix("split:")
-    return item.category == group
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,11 +111,21 @@ def compare(conn: sqlite3.Connection, a: Evaluation, b: Evaluation, metrics: Seq
     for metric in metrics:
         if not all(metric in items_a[i].metrics and metric in items_b[i].metrics for i in shared_ids):
             continue  # not measured on this benchmark
-        for group in groups_in(shared):
-            ids = [item.item_id for item in shared if in_group(item, group)]
+        for group in groups_in((item.category, item.split) for item in shared):
+            ids = [item.item_id for item in shared if group.contains(item.category, item.split)]
             comparison.differences.append(paired_difference(
-                metric, group, [items_a[i].metrics[metric] for i in ids], [items_b[i].metrics[metric] for i in ids], binary=metric in BINARY_METRICS,
+                metric, group.key, [items_a[i].metrics[metric] for i in ids], [items_b[i].metrics[metric] for i in ids], binary=metric in BINARY_METRICS,
             ))
+    return comparison
+
+
+def paired_comparison(conn: sqlite3.Connection, a: str, b: str, benchmark: str | None, across_versions: bool = False) -> Comparison:
+    """B − A for two references (candidate names or ``#<id>``); CannotAnswer when either is
+    unknown, their versions differ, or they share no scored item."""
+    ev_a, ev_b = resolve(conn, a, benchmark), resolve(conn, b, benchmark)
+    comparison = compare(conn, ev_a, ev_b, across_versions=across_versions)
+    if comparison.shared == 0:
+        raise CannotAnswer(f"{ev_a.candidate} and {ev_b.candidate} share no scored items: nothing to compare")
     return comparison
 
 

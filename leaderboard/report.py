@@ -8,7 +8,9 @@ plain PNG files next to the page, so they can be pasted anywhere.
 
 from __future__ import annotations
 
+import json
 import math
+import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +20,15 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display: render to files
 import matplotlib.pyplot as plt  # noqa: E402
+from fcbench.benchmark.groups import Group  # noqa: E402
+from fcbench.benchmark.metrics import METRICS, Estimate  # noqa: E402
+from fcbench.benchmark.record import read_records  # noqa: E402
+from fcbench.benchmark.suites import find_frozen  # noqa: E402
+from fcbench.leaderboard.compare import Ranked, ranked_evaluations  # noqa: E402
+from fcbench.leaderboard.store import Evaluation, ItemResult, item_results  # noqa: E402
 from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: E402
 
-from fcbench.benchmark.metrics import METRICS, Estimate  # noqa: E402
-from fcbench.leaderboard.compare import Ranked  # noqa: E402
-from fcbench.leaderboard.store import ItemResult  # noqa: E402
+from fcbench.errors import CannotAnswer  # noqa: E402
 
 TEMPLATES = Path(__file__).parent / "templates"
 CHART_METRICS: tuple[str, ...] = ("exact_match", "ast_match", "schema_valid", "arg_f1")
@@ -57,6 +63,27 @@ def failures_of(items: Mapping[str, ItemResult], questions: Mapping[str, tuple[s
         Failure(item.item_id, item.category, item.split, *item.explained(metric), *questions.get(item.item_id, ("(not in this benchmark version)", "")), item.output or "")
         for item in items.values() if item.metrics.get(metric, 0.0) < 1.0
     ]
+
+
+def report_from_db(conn: sqlite3.Connection, out_dir: Path, benchmark: str, metric: str, candidate: str | None = None,
+                   version: str | None = None, across_versions: bool = False) -> Report:
+    """The report of one benchmark's leaderboard, browsing the failures of ``candidate`` (by
+    default the best); CannotAnswer when the leaderboard cannot rank or has no such candidate."""
+    ranked = ranked_evaluations(conn, benchmark, metric, version, across_versions)
+    browsed = next((r.evaluation for r in ranked if r.evaluation.candidate == candidate), None) if candidate else ranked[0].evaluation
+    if browsed is None:
+        raise CannotAnswer(f"{candidate!r} is not on the {benchmark} leaderboard; candidates: {', '.join(r.evaluation.candidate for r in ranked)}")
+    failures = failures_of(item_results(conn, browsed.id), questions_of(browsed), metric)
+    return write_report(ranked, out_dir, metric=metric, failures_candidate=browsed.candidate, failures=failures, title=f"fcbench report: {benchmark}")
+
+
+def questions_of(ev: Evaluation) -> dict[str, tuple[str, str]]:
+    """id -> (question, gold JSON) from the benchmark the evaluation ran on, if still here."""
+    found = find_frozen(ev.benchmark, ev.benchmark_version, ev.benchmark_sha256)
+    if found is None:
+        return {}
+    records, _ = read_records(found.path)
+    return {r.id: (r.question, json.dumps(r.raw.get("output"), ensure_ascii=False)) for r in records}
 
 
 def write_report(ranked: Sequence[Ranked], out_dir: Path, *, metric: str, failures_candidate: str | None, failures: Sequence[Failure], title: str) -> Report:
@@ -94,7 +121,7 @@ def _groups(ranked: Sequence[Ranked], *, splits: bool) -> list[str]:
     seen: dict[str, None] = {}
     for r in ranked:
         for group in r.estimates:
-            if group.startswith("split:") == splits:
+            if (Group.parse(group).kind == "split") == splits:
                 seen.setdefault(group)
     return list(seen)
 
@@ -139,7 +166,7 @@ def _bar_chart(ranked: Sequence[Ranked], groups: Sequence[str], metric: str, pat
             highs.append(max(0.0, 100 * (est.high - mean)) if est else 0.0)
         xs = [j + (i - (len(present) - 1) / 2) * width for j in range(len(groups))]
         ax.bar(xs, means, width, yerr=[lows, highs], capsize=3, label=r.evaluation.candidate)
-    ax.set_xticks(range(len(groups)), [g.removeprefix("split:") for g in groups])
+    ax.set_xticks(range(len(groups)), [Group.parse(g).name for g in groups])
     ax.set_ylim(0, 100)
     ax.set_ylabel(f"{metric} (%)")
     ax.set_title(title)

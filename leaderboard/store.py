@@ -27,6 +27,8 @@ from typing import Any
 from fcbench.benchmark.jsonl import read_values
 from fcbench.benchmark.metrics import Estimate
 
+from fcbench.errors import CannotAnswer, UserError
+
 DEFAULT_DB = Path("leaderboard/leaderboard.db")
 SCHEMA_VERSION = 2
 """2: items keep the ast_match verdict too."""
@@ -93,8 +95,12 @@ CREATE TABLE IF NOT EXISTS item_metrics (
 """
 
 
-class StoreError(ValueError):
-    """A results folder that cannot be recorded, or a reference that names no evaluation."""
+class StoreError(UserError):
+    """A results folder that cannot be recorded; the message names it and why."""
+
+
+class UnknownCandidate(CannotAnswer):
+    """A reference that names no recorded evaluation; the message lists the candidates."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +350,7 @@ def resolve(conn: sqlite3.Connection, ref: str, benchmark: str | None = None) ->
         row = conn.execute(query, (ref, benchmark) if benchmark else (ref,)).fetchone()
     if row is None:
         names = sorted({r[0] for r in conn.execute("SELECT candidate FROM evaluations")})
-        raise StoreError(f"no evaluation {ref!r} in the leaderboard; candidates: {', '.join(names) or 'none yet'}")
+        raise UnknownCandidate(f"no evaluation {ref!r} in the leaderboard; candidates: {', '.join(names) or 'none yet'}")
     return Evaluation(**dict(row))
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fcbench.errors import UserError
 from fcbench.paths import fcbench_home
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -59,7 +59,7 @@ def gguf_path(model: EmbeddedModel) -> tuple[Path, str]:
     return path, dist.version
 
 
-class ModelNotAvailable(RuntimeError):
+class ModelNotAvailable(UserError):
     """The named model cannot be provided on this machine; the message says how to fix it."""
 
 

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-
 from fcbench.benchmark.record import Record, record_from_json
 
 CONVERT = {
@@ -120,11 +119,11 @@ def build_tiny_tokenizer(corpus: list[str]) -> Any:
 def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A randomly initialised 2-layer Llama and its tokenizer, saved as a Hugging Face folder
     (what ``from_pretrained`` and lm-eval's ``pretrained=`` load)."""
-    from fcbench.benchmark.frozen import frozen_benchmark
     from fcbench.benchmark.prompt import render
     from fcbench.benchmark.record import read_records
+    from fcbench.benchmark.suites import FCBENCH
 
-    records, _ = read_records(frozen_benchmark().path)
+    records, _ = read_records(FCBENCH.frozen().path)
     corpus = [text for r in records[::20] for text in (render(r, "plain").prompt, render(r, "plain").completion)]
     tokenizer = build_tiny_tokenizer(corpus)
     folder = tmp_path_factory.mktemp("tiny-llama")

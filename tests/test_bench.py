@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from fcbench.leaderboard.store import evaluations, opened
 from typer.testing import CliRunner
 
 from fcbench.bench import BenchConfig, adapters_in, candidates, needs_evaluation
 from fcbench.cli import app
-from fcbench.leaderboard.store import evaluations, opened
 
 runner = CliRunner()
 

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 from conftest import CONVERT, call, make_record
-
 from fcbench.benchmark.ast_match import normalise
 from fcbench.benchmark.metrics import score_output
 from fcbench.benchmark.record import record_from_json
 from fcbench.generators.bfcl import CATEGORIES, ConversionError, canonical_output, convert_item, import_bfcl, json_schema, record_problems
+
+from fcbench.errors import UserError
 
 # A BFCL item in BFCL's own form: "dict" and "float" types, an optional unit with a default.
 AREA = {
@@ -206,12 +207,11 @@ def imported() -> Path:
 
 
 def test_the_bfcl_group_has_one_subtask_per_category_and_an_oracle_scores_one(imported: Path) -> None:
+    from fcbench.benchmark.metrics import METRICS
+    from fcbench.evaluation.runner import TASKS_DIR
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
     from test_eval_task import OracleLM
-
-    from fcbench.benchmark.metrics import METRICS
-    from fcbench.evaluation.runner import TASKS_DIR
 
     manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
     tasks = manager.load(["fcbench_bfcl"])["tasks"]
@@ -240,7 +240,7 @@ def test_a_bfcl_evaluation_lands_in_the_leaderboard_as_its_own_benchmark(importe
         record_results(conn, run.out_dir)
         assert [(ev.benchmark, ev.benchmark_version) for ev in evaluations(conn)] == [("bfcl-v4", manifest_version(imported))]
         assert evaluations(conn, "fcbench") == []
-    with pytest.raises(ValueError, match="mixes BFCL and fcbench"):
+    with pytest.raises(UserError, match="mixes the suites bfcl-v4 and fcbench"):
         run_eval(EvalConfig(model=str(tiny_llama_dir), tasks=("fcbench_simple", "bfcl_irrelevance"), results_dir=tmp_path))
 
 

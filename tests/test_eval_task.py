@@ -10,17 +10,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lm_eval import simple_evaluate
-from lm_eval.api.model import LM
-from lm_eval.api.registry import register_model
-from lm_eval.tasks import TaskManager
-
-from fcbench.benchmark.frozen import frozen_benchmark
 from fcbench.benchmark.metrics import METRICS
 from fcbench.benchmark.prompt import PROMPT_FORMAT_VERSION
 from fcbench.benchmark.record import read_records
 from fcbench.benchmark.scoring import SCORING_VERSION
+from fcbench.benchmark.suites import FCBENCH
 from fcbench.evaluation.runner import TASKS_DIR, EvalConfig, run_eval
+from lm_eval import simple_evaluate
+from lm_eval.api.model import LM
+from lm_eval.api.registry import register_model
+from lm_eval.tasks import TaskManager
 
 CATEGORY_TASKS = ("fcbench_simple", "fcbench_multiple", "fcbench_parallel", "fcbench_irrelevance")
 
@@ -102,7 +101,7 @@ def test_split_metrics_average_only_their_own_items() -> None:
 
 
 def test_fewshot_examples_come_from_the_fewshot_file_and_lm_evals_fewshot_is_refused() -> None:
-    frozen = frozen_benchmark()
+    frozen = FCBENCH.frozen()
     shots, _ = read_records(frozen.fewshot_path)
     benchmark_questions = {r.question for r in read_records(frozen.path)[0]}
     lm = ScriptedLM(lambda doc: doc["completion"])
@@ -118,7 +117,7 @@ def test_the_task_version_tracks_the_versions_it_was_set_for() -> None:
     the task YAML, then the expectations below."""
     template = (TASKS_DIR / "fcbench" / "_default_template_yaml").read_text()
     version = yaml.safe_load(re.sub(r"!function \S+", "fn", template))["metadata"]["version"]
-    assert (version, frozen_benchmark().version, PROMPT_FORMAT_VERSION, SCORING_VERSION) == (1.1, "v1", 1, 1)
+    assert (version, FCBENCH.frozen().version, PROMPT_FORMAT_VERSION, SCORING_VERSION) == (1.1, "v1", 1, 1)
 
 
 def test_a_tiny_llama_runs_end_to_end_and_writes_its_results(tiny_llama_dir: Path, tmp_path: Path) -> None:

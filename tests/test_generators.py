@@ -6,12 +6,13 @@ import json
 from collections import Counter
 
 import pytest
-
-from fcbench.benchmark.frozen import frozen_benchmark
 from fcbench.benchmark.record import gold_problems, read_records
+from fcbench.benchmark.suites import FCBENCH
 from fcbench.generators.library import HELD_OUT_DOMAINS, LIBRARY, is_held_out, training_phrasings
 from fcbench.generators.params import Sampler
 from fcbench.generators.synth import HeldOutLeak, Parts, RecordFactory, build_benchmark, generate, realize
+
+from fcbench.errors import UserError
 
 
 def test_library_size_domains_and_types():
@@ -106,7 +107,7 @@ def test_seed_format_has_only_the_example(tmp_path):
 
 
 def test_committed_benchmark_is_frozen_and_complete():
-    bench = frozen_benchmark()
+    bench = FCBENCH.frozen()
     records, problems = read_records(bench.path)
     assert problems == [] and all(gold_problems(r) == [] for r in records)
     assert 900 <= len(records) <= 1100
@@ -116,6 +117,6 @@ def test_committed_benchmark_is_frozen_and_complete():
 
 def test_benchmark_versions_are_never_rewritten(tmp_path):
     build_benchmark(16, tmp_path, "t1")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(UserError, match="exists"):
         build_benchmark(16, tmp_path, "t1")
     assert set(json.loads((tmp_path / "manifest.json").read_text())["benchmarks"]) == {"t1"}

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fcbench.benchmark.metrics import METRICS
 from fcbench.evaluation.runner import TASKS_DIR, EvalConfig, run_eval
 from fcbench.models.registry import resolve_model

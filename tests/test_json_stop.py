@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import torch
 from conftest import build_tiny_tokenizer
-from hypothesis import given
-from hypothesis import strategies as st
-
 from fcbench.benchmark.parser import answer_is_final, parse_output
 from fcbench.evaluation.lm import JsonAnswerStop
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 def test_final_once_the_first_object_closes() -> None:
@@ -73,9 +72,8 @@ def test_stop_strings_end_a_row_and_rows_stop_independently() -> None:
 
 
 def test_the_growing_kv_cache_gives_bit_identical_greedy_outputs(tiny_llama_dir) -> None:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from fcbench.evaluation.lm import growing_kv_cache
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()

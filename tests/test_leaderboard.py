@@ -13,16 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
-
-from fcbench.benchmark.frozen import frozen_benchmark
 from fcbench.benchmark.metrics import METRICS
 from fcbench.benchmark.record import read_records
 from fcbench.benchmark.scoring import score_files, write_report
-from fcbench.cli import app
+from fcbench.benchmark.suites import FCBENCH
 from fcbench.leaderboard.compare import VersionMismatch, compare, rank, regressions, require_same_versions
 from fcbench.leaderboard.stats import mcnemar_exact, paired_bootstrap_ci, paired_difference, paired_permutation_p, verdict_text
 from fcbench.leaderboard.store import evaluations, item_results, latest_per_candidate, metric_estimates, opened, record_results, resolve
+from typer.testing import CliRunner
+
+from fcbench.cli import app
 
 runner = CliRunner()
 
@@ -88,7 +88,7 @@ def test_the_verdict_says_who_is_better_in_plain_words() -> None:
 
 
 def _records(n: int) -> list[Any]:
-    records, _ = read_records(frozen_benchmark().path)
+    records, _ = read_records(FCBENCH.frozen().path)
     return records[:n]
 
 
@@ -102,9 +102,9 @@ def make_results(root: Path, candidate: str, right: set[int], n: int = 40, *, ve
         for i, record in enumerate(records):
             output = json.dumps(record.raw["output"]) if i in right else '{"function_call": {"name": "no_such_function", "arguments": {}}} <b>x</b>'
             handle.write(json.dumps({"id": record.id, "output": output}) + "\n")
-    report = score_files(frozen_benchmark().path, folder / "predictions.jsonl", ids={r.id for r in records})
+    report = score_files(FCBENCH.frozen().path, folder / "predictions.jsonl", ids={r.id for r in records})
     write_report(report, folder)
-    frozen = frozen_benchmark()
+    frozen = FCBENCH.frozen()
     summary = {
         "candidate": candidate, "model": {"name": "tiny"}, "adapter": None, "fewshot": fewshot,
         "prompt_format": f"fcbench-chat-v{prompt_format_version}", "prompt_format_version": prompt_format_version,
@@ -148,7 +148,7 @@ def test_a_version_1_file_gains_the_ast_verdict_columns(tmp_path: Path) -> None:
 def test_a_folder_that_is_not_a_result_is_refused_with_its_name(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     result = runner.invoke(app, ["record", str(tmp_path / "empty"), "--db", str(tmp_path / "lb.db")])
-    assert result.exit_code == 2 and "no results.json" in result.output
+    assert result.exit_code == 1 and "no results.json" in result.output
 
 
 def test_ranking_is_by_the_metric_best_first_with_the_newest_evaluation_of_each_candidate(tmp_path: Path) -> None:
@@ -294,14 +294,13 @@ class _PageParser(HTMLParser):
 
 @pytest.fixture
 def report_dir(tmp_path: Path) -> Path:
-    from fcbench.board import write_report_from_db
+    from fcbench.leaderboard.report import report_from_db
 
-    db = tmp_path / "lb.db"
-    with opened(db) as conn:
+    with opened(tmp_path / "lb.db") as conn:
         record_results(conn, make_results(tmp_path / "r", "base-0shot", set(range(4)), n=24))
         record_results(conn, make_results(tmp_path / "r", "base-3shot", set(range(8)), n=24, fewshot=3))
         record_results(conn, make_results(tmp_path / "r", "tuned-0shot", set(range(20)), n=24))
-    write_report_from_db(db, tmp_path / "report", "fcbench", "exact_match", None)
+        report_from_db(conn, tmp_path / "report", "fcbench", "exact_match")
     return tmp_path / "report"
 
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
+from conftest import CLOCK, CONVERT, FLIGHTS, WEATHER, as_text, call, make_record
 from fcbench.benchmark.canonical import json_equal, leaves
 from fcbench.benchmark.metrics import aggregate, estimate, score_missing, score_output, wilson_interval
 from fcbench.benchmark.verdict import ErrorType
-
-from conftest import CLOCK, CONVERT, FLIGHTS, WEATHER, as_text, call, make_record
 
 GBP_JPY = {"amount": 250, "from": "GBP", "to": "JPY"}
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from conftest import CHATML_TEMPLATE, CLOCK, CONVERT, call, clock_record, make_record
-
 from fcbench.benchmark.prompt import ANSWER_FORMAT, PromptFormat, completion_text, default_encoding, render
+
+from fcbench.errors import UserError
+
 
 class ChatTokenizer:
     """Just enough of a tokenizer: a ChatML template rendered with jinja2, as transformers does."""
@@ -64,9 +66,9 @@ def test_chat_needs_a_template_and_encodings_are_checked() -> None:
     class Bare:
         chat_template = None
 
-    with pytest.raises(ValueError, match="chat template"):
+    with pytest.raises(UserError, match="chat template"):
         render(clock_record(), "chat", Bare())
-    with pytest.raises(ValueError, match="unknown prompt encoding"):
+    with pytest.raises(UserError, match="unknown prompt encoding"):
         render(clock_record(), "xml")  # type: ignore[arg-type]
     assert default_encoding(Bare()) == "plain"
     assert default_encoding(ChatTokenizer()) == "chat"

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
+from conftest import CLOCK, CONVERT, WEATHER, call, make_record
 from fcbench.benchmark.metrics import METRICS, score_output
 from fcbench.benchmark.parser import parse_output
-
-from conftest import CLOCK, CONVERT, WEATHER, call, make_record
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 RECORDS = [
     make_record({"function_call": call("currency_conversion", amount=250, **{"from": "GBP", "to": "JPY"})}),

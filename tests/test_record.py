@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings
-from jsonschema import Draft202012Validator
-from hypothesis import strategies as st
-
+from conftest import CONVERT, FLIGHTS, WEATHER, call, make_record, record_json
 from fcbench.benchmark.record import (
     Call,
     RecordError,
@@ -20,8 +17,9 @@ from fcbench.benchmark.record import (
     record_from_json,
     record_validator,
 )
-
-from conftest import CONVERT, FLIGHTS, WEATHER, call, make_record, record_json
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 
 json_scalars = st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8)
 json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=12)

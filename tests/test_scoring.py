@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 
+from conftest import WEATHER, call, record_json
+from fcbench.benchmark.scoring import score_files
 from typer.testing import CliRunner
 
-from fcbench.benchmark.scoring import score_files
 from fcbench.cli import app
-
-from conftest import WEATHER, call, record_json
 
 runner = CliRunner()
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from conftest import build_tiny_tokenizer, clock_record, save_tiny_llama
-
 from fcbench.benchmark.prompt import completion_text, render
 from fcbench.trainers.config import ConfigError, load_config, to_json
 from fcbench.trainers.data import prompt_completion_rows
@@ -66,12 +65,11 @@ def test_records_that_do_not_fit_are_dropped_and_counted_never_truncated() -> No
 def test_a_run_on_a_tiny_llama_saves_a_loadable_adapter_and_its_manifest(method: str, tiny_llama_dir: Path, tmp_path: Path) -> None:
     import json
 
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from fcbench.generators.synth import generate
     from fcbench.trainers.config import QuantSettings, TrainConfig
     from fcbench.trainers.train import train
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     generate(40, 0, tmp_path / "data")
     model_dir = tiny_llama_dir

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 import torch
-
 from fcbench.benchmark.prompt import completion_text, render
 from fcbench.benchmark.record import read_records
 from fcbench.trainers.config import ConfigError, TrainConfig
@@ -89,9 +88,8 @@ def test_the_soft_prompt_fills_its_placeholder_slots_and_nothing_else() -> None:
 
 
 def test_promot_records_both_stages_and_saves_the_stage1_soft_prompt(tiny_llama_dir: Path, data_dir: Path, tmp_path: Path) -> None:
-    from peft import PeftConfig
-
     from fcbench.trainers.train import STAGE1_DIR, train
+    from peft import PeftConfig
 
     config = TrainConfig(name="promot", method="promot", model=str(tiny_llama_dir), train_file=str(data_dir / "train.jsonl"),
                          validation_file=str(data_dir / "validation.jsonl"), max_steps=4, eval_steps=2, batch_size=4, max_length=4096)
@@ -206,12 +204,11 @@ def test_the_shipped_accelerate_configs_load(name: str) -> None:
 
 
 def test_call_tokens_are_added_trained_saved_and_used_by_evaluation(tiny_llama_dir: Path, data_dir: Path, tmp_path: Path) -> None:
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from fcbench.benchmark.prompt import CALL_TOKENS
     from fcbench.evaluation.runner import EvalConfig, run_eval
     from fcbench.trainers.train import train
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     config = TrainConfig(name="calltok", model=str(tiny_llama_dir), train_file=str(data_dir / "train.jsonl"), add_call_tokens=True,
                          validation_file=str(data_dir / "validation.jsonl"), max_steps=2, eval_steps=2, batch_size=4, max_length=4096)
@@ -235,9 +232,8 @@ def test_call_tokens_are_added_trained_saved_and_used_by_evaluation(tiny_llama_d
 
 
 def test_cpu_attention_flops_are_counted_by_hand() -> None:
-    from torch.utils.flop_counter import FlopCounterMode
-
     from fcbench.trainers.perf import _register_cpu_attention_flops
+    from torch.utils.flop_counter import FlopCounterMode
 
     _register_cpu_attention_flops()
     q = torch.randn(2, 9, 64, 32, requires_grad=True)
@@ -249,10 +245,9 @@ def test_cpu_attention_flops_are_counted_by_hand() -> None:
 
 
 def test_the_speed_benchmark_times_both_trainers_on_the_same_rows(tiny_llama_dir: Path, data_dir: Path, tmp_path: Path) -> None:
-    from transformers import AutoTokenizer
-
     from fcbench.trainers.perf import StepClock, _trainer, step_flops
     from fcbench.trainers.train import load_rows
+    from transformers import AutoTokenizer
 
     config = TrainConfig(name="tiny", model=str(tiny_llama_dir), train_file=str(data_dir / "train.jsonl"), batch_size=2, max_length=4096)
     rows = load_rows(config.train_file, "chat", AutoTokenizer.from_pretrained(tiny_llama_dir), config.max_length, 8).rows

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 
+from conftest import WEATHER, call, record_json
+from fcbench.benchmark.record import dumps_canonical
+from fcbench.generators.validate import MAX_LINE_BYTES, validate_files, write_outputs
 from typer.testing import CliRunner
 
-from fcbench.benchmark.record import dumps_canonical
 from fcbench.cli import app
-from fcbench.generators.validate import MAX_LINE_BYTES, validate_files, write_outputs
-
-from conftest import WEATHER, call, record_json
 
 runner = CliRunner()
 

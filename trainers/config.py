@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-
 from fcbench.benchmark.prompt import ENCODINGS, Encoding
 from fcbench.models.registry import DEFAULT_MODEL
+
+from fcbench.errors import UserError
 
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 """The shipped recipes; ``--config`` takes their names (``smollm2-lora-quick``) as well as paths."""
@@ -100,7 +101,7 @@ class TrainConfig:
     prompt_tuning: PromptTuningSettings = field(default_factory=PromptTuningSettings)
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A config that cannot be trained as written; the message says where and why."""
 
 

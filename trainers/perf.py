@@ -33,14 +33,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.console import Console
-from rich.table import Table
-from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
-
 from fcbench.benchmark.prompt import default_encoding
 from fcbench.models.registry import preferred_dtype, resolve_model
 from fcbench.trainers.config import QUICK_CONFIG, TrainConfig, load_config
 from fcbench.trainers.train import load_rows, peft_config, sft_args, sft_dataset, sft_trainer_class
+from rich.console import Console
+from rich.table import Table
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
 GOAL_RATIO = 1.5
 GOAL_PEAK_FRACTION = 0.40

@@ -19,11 +19,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from fcbench.benchmark.frozen import frozen_benchmark
 from fcbench.benchmark.prompt import CALL_TOKENS, PromptFormat, default_encoding
-from fcbench.benchmark.provenance import git_commit, library_versions
+from fcbench.benchmark.provenance import git_commit, library_versions, sha256_file
 from fcbench.benchmark.record import read_records
-from fcbench.benchmark.scoring import sha256_file
+from fcbench.benchmark.suites import FCBENCH
 from fcbench.models.registry import describe, preferred_dtype, resolve_model
 from fcbench.trainers.config import ConfigError, TrainConfig, to_json
 from fcbench.trainers.data import PreparedData, prompt_completion_rows
@@ -328,7 +327,7 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
 def _manifest(config: TrainConfig, model_dir: str, prompt_format: PromptFormat, train_data: PreparedData, validation_data: PreparedData,
               stages: list[StageResult], seconds: float) -> dict[str, Any]:
     final = stages[-1]
-    frozen = frozen_benchmark()
+    frozen = FCBENCH.frozen()
     train_seconds = sum(s.train_seconds for s in stages)
     tokens_per_row = train_data.tokens / len(train_data.rows)
     examples_seen = sum(s.examples_seen for s in stages)

@@ -1,6 +1,6 @@
-"""lm-eval glue for fcbench: the frozen benchmark (and BFCL's items, once imported with
-``fcbench import-bfcl``) as docs, prompts from fcbench's one prompt format, scores from
-fcbench's metrics. Nothing here decides what a prompt looks like or how an
+"""lm-eval glue for every fcbench suite (``benchmark/suites.py``): a suite's frozen records as
+docs (each subtask YAML names its ``suite`` and ``subtask``), prompts from fcbench's one prompt
+format, scores from fcbench's metrics. Nothing here decides what a prompt looks like or how an
 answer is scored; it only wires ``benchmark/`` into lm-eval's hooks.
 
 Runtime options arrive as lm-eval metadata (``--metadata '{...}'``; lm-eval's CLI also merges
@@ -23,33 +23,31 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-
-from fcbench.benchmark.frozen import FrozenBenchmark, frozen_benchmark, imported_benchmark
-from fcbench.benchmark.metrics import METRICS, score_output
+from fcbench.benchmark.frozen import FrozenBenchmark
+from fcbench.benchmark.metrics import METRICS
 from fcbench.benchmark.prompt import PROMPT_FORMAT_VERSION, Encoding, PromptFormat, default_encoding, render
 from fcbench.benchmark.record import Record, read_records, record_from_json
+from fcbench.benchmark.scoring import benchmark_label, score_item
+from fcbench.benchmark.suites import suite_named
+
+from fcbench.errors import UserError
 
 SPLITS = ("seen_function", "unseen_function")
 """``meta.split`` values; each metric is also reported per split (``exact_match_seen_function``...)."""
 
 
-def load_split(category: str | None = None, fewshot: int = 0, prompt_encoding: Encoding | None = None, **metadata: Any) -> datasets.DatasetDict:
-    """The ``test`` split of one category, prompts rendered. Items alternate between the
-    seen-function and unseen-function halves so that ``--limit N`` takes both equally."""
-    frozen, records = _benchmark(metadata.get("benchmark_version"))
-    chosen = [r for r in records if category is None or r.category == category]
-    halves = [[r for r in chosen if r.split == split] for split in SPLITS]
+def load_docs(suite: str, subtask: str, fewshot: int = 0, prompt_encoding: Encoding | None = None, **metadata: Any) -> datasets.DatasetDict:
+    """The ``test`` split of one subtask of a suite, prompts rendered. Items alternate between
+    the splits of ``meta.split`` (seen and unseen functions) so that ``--limit N`` takes them
+    equally; a suite without splits keeps its own order."""
+    frozen, records = _benchmark(suite, metadata.get("benchmark_version"))
+    chosen = [r for r in records if suite_named(suite).subtask_of(r) == subtask]
+    if not chosen:
+        raise UserError(f"no items of subtask {subtask!r} in {frozen.path} ({suite} {frozen.version})")
+    splits = sorted(dict.fromkeys(r.split for r in chosen), key=lambda s: SPLITS.index(s) if s in SPLITS else len(SPLITS))
+    halves = [[r for r in chosen if r.split == split] for split in splits]
     ordered = [r for r in chain.from_iterable(zip_longest(*halves)) if r is not None]
     return _docs(frozen, ordered, fewshot, prompt_encoding, metadata)
-
-
-def load_bfcl(bfcl_category: str, fewshot: int = 0, prompt_encoding: Encoding | None = None, **metadata: Any) -> datasets.DatasetDict:
-    """One imported BFCL category, in BFCL's order."""
-    frozen, records = _imported()
-    chosen = [r for r in records if r.meta.get("bfcl_category") == bfcl_category]
-    if not chosen:
-        raise ValueError(f"no items of BFCL category {bfcl_category!r} in {frozen.path}: import it with fcbench import-bfcl --categories {bfcl_category}")
-    return _docs(frozen, chosen, fewshot, prompt_encoding, metadata)
 
 
 def _docs(frozen: FrozenBenchmark, ordered: list[Record], fewshot: int, prompt_encoding: Encoding | None, metadata: dict[str, Any]) -> datasets.DatasetDict:
@@ -68,7 +66,7 @@ def _docs(frozen: FrozenBenchmark, ordered: list[Record], fewshot: int, prompt_e
             "prompt": rendered.prompt,
             "completion": rendered.completion,
             "record": json.dumps(record.raw, ensure_ascii=False),
-            "benchmark": f"{frozen.name}-{frozen.version}",
+            "benchmark": benchmark_label(frozen),
             "prompt_format": prompt_format.name,
             "fewshot": len(shots),
         })
@@ -76,20 +74,12 @@ def _docs(frozen: FrozenBenchmark, ordered: list[Record], fewshot: int, prompt_e
 
 
 @cache
-def _benchmark(version: str | None) -> tuple[FrozenBenchmark, list[Record]]:
-    """Read (and sha256-check) once per process: each category subtask loads from it."""
-    return _read(frozen_benchmark(version))
-
-
-@cache
-def _imported() -> tuple[FrozenBenchmark, list[Record]]:
-    return _read(imported_benchmark())
-
-
-def _read(frozen: FrozenBenchmark) -> tuple[FrozenBenchmark, list[Record]]:
+def _benchmark(suite: str, version: str | None) -> tuple[FrozenBenchmark, list[Record]]:
+    """Read (and sha256-check) once per process: each subtask loads from it."""
+    frozen = suite_named(suite).frozen(version)
     records, problems = read_records(frozen.path)
     if problems:
-        raise ValueError(f"the benchmark {frozen.path} has problems: {problems[0]}")
+        raise UserError(f"the benchmark {frozen.path} has problems: {problems[0]}")
     return frozen, records
 
 
@@ -97,10 +87,10 @@ def _shots(path: Path | None, k: int) -> list[Record]:
     if k <= 0:
         return []
     if path is None:
-        raise ValueError("this benchmark version has no few-shot file")
+        raise UserError("this benchmark version has no few-shot file")
     shots, problems = read_records(path)
     if problems or k > len(shots):
-        raise ValueError(f"fewshot={k}: {path} has {len(shots)} usable examples{f' ({problems[0]})' if problems else ''}")
+        raise UserError(f"fewshot={k}: {path} has {len(shots)} usable examples{f' ({problems[0]})' if problems else ''}")
     return shots[:k]
 
 
@@ -108,9 +98,8 @@ def _shots(path: Path | None, k: int) -> list[Record]:
 def _tokenizer(name: str | None) -> Any:
     if not name or not isinstance(name, str):
         return None
-    from transformers import AutoTokenizer
-
     from fcbench.models.registry import resolve_model
+    from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(resolve_model(name))
 
@@ -123,7 +112,7 @@ def _adapter_prompt_format(adapter: str | None) -> dict[str, Any]:
         return {}
     prompt_format = json.loads(manifest.read_text()).get("prompt_format", {})
     if prompt_format.get("version", PROMPT_FORMAT_VERSION) != PROMPT_FORMAT_VERSION:
-        raise ValueError(f"{manifest}: trained with prompt format v{prompt_format['version']}, this fcbench renders v{PROMPT_FORMAT_VERSION}")
+        raise UserError(f"{manifest}: trained with prompt format v{prompt_format['version']}, this fcbench renders v{PROMPT_FORMAT_VERSION}")
     return prompt_format
 
 
@@ -141,16 +130,14 @@ def _record(record_json: str) -> Record:
 
 
 def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float | None]:
-    """fcbench's metrics for one item, plus each metric again under its split's name (``None``
-    for the other split, which :func:`mean_present` skips)."""
-    values = score_output(_record(doc["record"]), results[0]).metric_values()
+    """fcbench's metrics for one item, plus, in a suite with splits, each metric again under
+    its split's name (``None`` for the other split, which :func:`mean_present` skips). The score
+    is kept for the run's own report, which therefore scores nothing again."""
+    values = score_item(doc["benchmark"], _record(doc["record"]), results[0]).metric_values()
+    if doc["split"] is None:
+        return values
     per_split = {f"{m}_{split}": (values[m] if doc["split"] == split else None) for m in METRICS for split in SPLITS}
     return {**values, **per_split}
-
-
-def process_results_bfcl(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
-    """fcbench's metrics for one BFCL item (BFCL items have no seen/unseen split)."""
-    return score_output(_record(doc["record"]), results[0]).metric_values()
 
 
 def mean_present(values: list[float | None]) -> float:
