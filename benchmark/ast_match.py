@@ -30,8 +30,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fcbench.benchmark.matching import best_assignment
 from fcbench.benchmark.record import Answer, Call, Record
-from fcbench.benchmark.verdict import CheckResult, ErrorType
+from fcbench.benchmark.verdict import CheckResult, ErrorType, answer_shape_verdict
 
 OMITTED = ""
 """In an acceptable-values list: the parameter may be left out."""
@@ -131,18 +132,10 @@ def call_verdict(call: Call, expected: AcceptableCall, spec: Mapping[str, Any] |
 def ast_verdict(record: Record, predicted: Answer) -> CheckResult:
     """OK when the parsed answer matches the record's acceptable calls (see the module docstring)."""
     expected = acceptable_calls(record)
-    if not expected or not predicted:
-        if not expected and not predicted:
-            return CheckResult.ok()
-        if predicted:
-            return CheckResult.fail(ErrorType.IRRELEVANCE_CALLED, f"no call is expected, the model called {', '.join(c.name for c in predicted)}")
-        return CheckResult.fail(ErrorType.CALLS_ABSTAINED, "the model answered with no call, but a call is expected")
+    shape = answer_shape_verdict(record.schemas, predicted, len(expected))
+    if shape is not None or not expected:
+        return shape or CheckResult.ok()
     specs = {spec["name"]: spec for spec in record.functions}
-    for call in predicted:
-        if call.name not in specs:
-            return CheckResult.fail(ErrorType.NAME_HALLUCINATED, f"{call.name} is not an offered function")
-    if len(predicted) != len(expected):
-        return CheckResult.fail(ErrorType.CALLS_COUNT, f"expected {len(expected)} call(s), got {len(predicted)}")
     verdicts = [[call_verdict(call, exp, specs.get(call.name)) for exp in expected] for call in predicted]
     return _pair_off(verdicts)
 
@@ -150,8 +143,6 @@ def ast_verdict(record: Record, predicted: Answer) -> CheckResult:
 def _pair_off(verdicts: Sequence[Sequence[CheckResult]]) -> CheckResult:
     """OK when predicted calls and expected calls pair off one to one (any order); else the
     verdict of a predicted call that matches no expected call left for it."""
-    from fcbench.benchmark.metrics import best_assignment
-
     pairs = best_assignment([[int(v.valid) for v in row] for row in verdicts])
     if sum(verdicts[i][j].valid for i, j in pairs) == len(verdicts):
         return CheckResult.ok()

@@ -23,15 +23,15 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from itertools import permutations
 from typing import Any
 
 from fcbench.benchmark.ast_match import ast_verdict
 from fcbench.benchmark.canonical import json_equal
 from fcbench.benchmark.groups import Group, groups_of, ordered
+from fcbench.benchmark.matching import best_assignment
 from fcbench.benchmark.parser import Parsed, parse_output
 from fcbench.benchmark.record import Answer, Call, Record
-from fcbench.benchmark.verdict import CheckResult, ErrorType
+from fcbench.benchmark.verdict import CheckResult, ErrorType, answer_shape_verdict
 
 METRICS: tuple[str, ...] = ("exact_match", "ast_match", "schema_valid", "arg_f1", "json_valid", "name_match")
 """Every per-item metric, in reporting order."""
@@ -88,24 +88,6 @@ def _pair_calls(predicted: Sequence[Call], gold: Sequence[Call]) -> tuple[int, l
     return sum(tp[i][j] for i, j in pairs), pairs
 
 
-def best_assignment(weight: list[list[int]]) -> list[tuple[int, int]]:
-    """Maximum-weight matching of rows to columns (rectangular allowed)."""
-    rows = len(weight)
-    cols = len(weight[0]) if rows else 0
-    if rows == 0 or cols == 0:
-        return []
-    if max(rows, cols) <= 6:  # brute force is faster than scipy at the sizes that occur
-        if rows <= cols:
-            best = max(permutations(range(cols), rows), key=lambda p: sum(weight[i][j] for i, j in enumerate(p)))
-            return list(enumerate(best))
-        best = max(permutations(range(rows), cols), key=lambda p: sum(weight[i][j] for j, i in enumerate(p)))
-        return sorted((i, j) for j, i in enumerate(best))
-    from scipy.optimize import linear_sum_assignment
-
-    row_idx, col_idx = linear_sum_assignment(weight, maximize=True)
-    return list(zip(row_idx.tolist(), col_idx.tolist()))
-
-
 # ---------------------------------------------------------------------------------------------
 # Scoring one item
 
@@ -138,7 +120,7 @@ def score_parsed(record: Record, parsed: Parsed) -> ItemScore:
     if not gold or not predicted:
         # A no-call on either side: right only when both abstain.
         correct = not gold and not predicted
-        verdict = CheckResult.ok() if correct else _abstention_verdict(predicted)
+        verdict = answer_shape_verdict(record.schemas, predicted, len(gold)) or CheckResult.ok()
         return ItemScore(record.id, record.category, record.split, True, correct, schema_valid, name_match, float(correct), verdict, lenient.valid, lenient)
     true_pos, pairs = _pair_calls(predicted, gold)
     n_pred = sum(len(c.leaves) for c in predicted)
@@ -149,22 +131,12 @@ def score_parsed(record: Record, parsed: Parsed) -> ItemScore:
     return ItemScore(record.id, record.category, record.split, True, exact, schema_valid, name_match, arg_f1, verdict, lenient.valid, lenient)
 
 
-def _abstention_verdict(predicted: Answer) -> CheckResult:
-    if predicted:
-        names = ", ".join(c.name for c in predicted)
-        return CheckResult.fail(ErrorType.IRRELEVANCE_CALLED, f"no offered function fits, but the model called {names}")
-    return CheckResult.fail(ErrorType.CALLS_ABSTAINED, "the model answered with no call, but the gold answer calls a function")
-
-
 def _first_failure(record: Record, predicted: Answer, gold: Answer, pairs: list[tuple[int, int]]) -> CheckResult:
-    """Explain why a (non-empty) prediction is not an exact match: count, names, then each
-    paired call's schema and values, cheapest first."""
-    if len(predicted) != len(gold):
-        return CheckResult.fail(ErrorType.CALLS_COUNT, f"expected {len(gold)} call(s), got {len(predicted)}")
-    for call in predicted:
-        if call.name not in record.schemas:
-            offered = ", ".join(sorted(record.schemas))
-            return CheckResult.fail(ErrorType.NAME_HALLUCINATED, f"{call.name!r} is not an offered function (offered: {offered})")
+    """Explain why a (non-empty) prediction is not an exact match: the shared start of the
+    ladder (count, names), then each paired call's schema and values, cheapest first."""
+    shape = answer_shape_verdict(record.schemas, predicted, len(gold))
+    if shape is not None:
+        return shape
     for i, j in pairs:
         if predicted[i].name != gold[j].name:
             return CheckResult.fail(ErrorType.NAME_WRONG_FUNCTION, f"expected {gold[j].name!r}, got {predicted[i].name!r}")

@@ -45,6 +45,8 @@ class Suite:
     """Makes the records offline when they are missing (None: they ship with fcbench)."""
     folder: str = ""
     """Its results and report go in this subfolder of ``results/`` and ``report/`` ("": at the top)."""
+    splits: tuple[str, ...] = ()
+    """Its records' ``meta.split`` values: every metric is also reported per split."""
 
     def owns(self, task: str) -> bool:
         """Whether the lm-eval task is this suite's group or one of its subtasks. A group name
@@ -79,7 +81,7 @@ def _import_bfcl() -> object:
 
 FCBENCH = Suite(
     name="fcbench", group="fcbench", task_prefix="fcbench_", primary_metric="exact_match",
-    locate=committed_benchmark, subtask_of=lambda record: record.category,
+    locate=committed_benchmark, subtask_of=lambda record: record.category, splits=("seen_function", "unseen_function"),
 )
 BFCL = Suite(
     name="bfcl-v4", group="fcbench_bfcl", task_prefix="bfcl_",

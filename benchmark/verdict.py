@@ -1,13 +1,18 @@
 """Typed verdicts: every scored item gets one, naming its first failure.
 
 The scheme follows BFCL's ``checker:reason`` strings, typed as a StrEnum so that a
-misspelt reason is an AttributeError rather than a silently new category.
+misspelt reason is an AttributeError rather than a silently new category. The ladder is the
+order of :class:`ErrorType`: both verdicts an item gets (against the gold answer, and
+``ast_match``'s against the acceptable values) start with :func:`answer_shape_verdict` and go on
+call by call, so the same answer fails the same rung in both.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 
 class ErrorType(StrEnum):
@@ -74,3 +79,26 @@ class CheckResult:
 
 
 _OK = CheckResult(True, ErrorType.OK)
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+def answer_shape_verdict(offered: Collection[str], predicted: Sequence[_Named], expected_calls: int) -> CheckResult | None:
+    """The ladder's first rungs, before any call is compared: a call where none is due (or
+    none where one is), the number of calls, a function that was not offered. None when the
+    answer passes them all and has calls to compare; OK for a right no-call."""
+    if expected_calls == 0 or not predicted:
+        if expected_calls == 0 and not predicted:
+            return CheckResult.ok()
+        if predicted:
+            return CheckResult.fail(ErrorType.IRRELEVANCE_CALLED, f"no offered function fits, but the model called {', '.join(c.name for c in predicted)}")
+        return CheckResult.fail(ErrorType.CALLS_ABSTAINED, "the model answered with no call, but a call is expected")
+    if len(predicted) != expected_calls:
+        return CheckResult.fail(ErrorType.CALLS_COUNT, f"expected {expected_calls} call(s), got {len(predicted)}")
+    for call in predicted:
+        if call.name not in offered:
+            return CheckResult.fail(ErrorType.NAME_HALLUCINATED, f"{call.name!r} is not an offered function (offered: {', '.join(sorted(offered))})")
+    return None

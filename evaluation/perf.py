@@ -57,7 +57,7 @@ def main() -> None:
         cfg = EvalConfig(model=args.model, limit=args.limit, cache=False, dtype=dtype, results_dir=Path(tmp), name="perf")
         run = run_eval(cfg)
         rows = [json.loads(line) for path in sorted(run.out_dir.glob("samples_*.jsonl")) for line in path.read_text().splitlines()]
-    eval_seconds = run.summary["seconds"]
+    eval_seconds = run.summary.run["seconds"]
     ids = [row["doc"]["id"] for row in rows]
     prompts = [row["arguments"][0][0] for row in rows]
     max_new_tokens = int(rows[0]["arguments"][0][1]["max_gen_toks"])

@@ -26,12 +26,14 @@ from typing import Any
 from fcbench.benchmark.frozen import FrozenBenchmark
 from fcbench.benchmark.prompt import PROMPT_FORMAT_VERSION, Encoding
 from fcbench.benchmark.provenance import git_commit, library_versions, sha256_tree
+from fcbench.benchmark.results import AdapterRef, BenchmarkRef, EvalSummary, write_results
 from fcbench.benchmark.scoring import SCORING_VERSION, ScoreReport, benchmark_label, score_files, write_report
 from fcbench.benchmark.suites import FCBENCH, suite_of
 from fcbench.models.registry import DEFAULT_MODEL, describe, preferred_dtype, resolve_model
 from fcbench.tasks import TASKS_DIR
 
 from fcbench.errors import UserError
+from fcbench.paths import RESULTS_DIR
 
 DEFAULT_BATCH_SIZE = 16
 """The same for every candidate: padding differs with batch size, and so do greedy outputs."""
@@ -57,7 +59,7 @@ class EvalConfig:
     across the candidates you compare."""
     json_stop: bool = True
     cache: bool = True
-    results_dir: Path = Path("results")
+    results_dir: Path = RESULTS_DIR
     name: str | None = None
 
     def candidate(self) -> str:
@@ -73,7 +75,7 @@ class EvalConfig:
 @dataclass(slots=True)
 class EvalRun:
     out_dir: Path
-    summary: dict[str, Any]
+    summary: EvalSummary
     report: ScoreReport
     lm_eval_results: dict[str, Any] = field(repr=False)
 
@@ -115,7 +117,7 @@ def run_eval(cfg: EvalConfig, progress: Any = None) -> EvalRun:
     report = score_files(frozen.path, outputs["path"], ids=set(outputs["ids"]), label=benchmark_label(frozen))
     write_report(report, out_dir)
     summary = _summary(cfg, model_args, adapter_sha256, device, dtype, frozen, results, samples, lm, seconds, len(report.items))
-    (out_dir / "results.json").write_text(json.dumps({"fcbench": summary, "lm_eval": results}, indent=2, default=_jsonable) + "\n")
+    write_results(out_dir, summary, results, default=_jsonable)
     return EvalRun(out_dir, summary, report, results)
 
 
@@ -180,37 +182,38 @@ def count_truncated(lm: Any, rows: Iterable[dict[str, Any]]) -> int:
 
 
 def _summary(cfg: EvalConfig, model_args: dict[str, Any], adapter_sha256: str | None, device: str, dtype: str, frozen: FrozenBenchmark,
-             results: dict[str, Any], samples: dict[str, list[dict[str, Any]]], lm: Any, seconds: float, n_items: int) -> dict[str, Any]:
+             results: dict[str, Any], samples: dict[str, list[dict[str, Any]]], lm: Any, seconds: float, n_items: int) -> EvalSummary:
     rows = [row for task_rows in samples.values() for row in task_rows]
-    prompt_formats = sorted({row["doc"]["prompt_format"] for row in rows})
-    return {
-        "candidate": cfg.candidate(),
-        "model": {**describe(cfg.model), "path": model_args["pretrained"]},
-        "adapter": {"path": str(cfg.adapter), "sha256": adapter_sha256} if cfg.adapter else None,
-        "fewshot": cfg.fewshot,
-        "prompt_format": prompt_formats[0] if len(prompt_formats) == 1 else prompt_formats,
-        "prompt_format_version": PROMPT_FORMAT_VERSION,
-        "benchmark": {"name": frozen.name, "version": frozen.version, "sha256": frozen.sha256},
-        "tasks": list(cfg.tasks),
-        "task_versions": results.get("versions", {}),
-        "scoring_version": SCORING_VERSION,
-        "lm_eval_model_args": model_args,
-        "batch_size": cfg.batch_size,
-        "device": device,
-        "dtype": dtype,
-        "json_stop": cfg.json_stop,
-        "max_gen_toks": sorted({int(row["arguments"][0][1]["max_gen_toks"]) for row in rows}),
-        "limit": cfg.limit,
-        "n_items": n_items,
-        "from_cache": n_items - lm.generated,
-        "truncated_prompts": count_truncated(lm, rows),
-        "seconds": round(seconds, 2),
-        "items_per_second": round(n_items / seconds, 3) if seconds else None,
-        "git_commit": git_commit(),
-        "libraries": library_versions(),
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
-    }
+    return EvalSummary(
+        candidate=cfg.candidate(),
+        model={**describe(cfg.model), "path": model_args["pretrained"]},
+        adapter=AdapterRef(str(cfg.adapter), adapter_sha256) if cfg.adapter else None,
+        fewshot=cfg.fewshot,
+        prompt_format=",".join(sorted({row["doc"]["prompt_format"] for row in rows})),
+        prompt_format_version=PROMPT_FORMAT_VERSION,
+        benchmark=BenchmarkRef(frozen.name, frozen.version, frozen.sha256),
+        scoring_version=SCORING_VERSION,
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        tasks=list(cfg.tasks),
+        task_versions=results.get("versions", {}),
+        limit=cfg.limit,
+        n_items=n_items,
+        git_commit=git_commit(),
+        libraries=library_versions(),
+        run={
+            "lm_eval_model_args": model_args,
+            "batch_size": cfg.batch_size,
+            "device": device,
+            "dtype": dtype,
+            "json_stop": cfg.json_stop,
+            "max_gen_toks": sorted({int(row["arguments"][0][1]["max_gen_toks"]) for row in rows}),
+            "from_cache": n_items - lm.generated,
+            "truncated_prompts": count_truncated(lm, rows),
+            "seconds": round(seconds, 2),
+            "items_per_second": round(n_items / seconds, 3) if seconds else None,
+            "config": {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+        },
+    )
 
 
 def _jsonable(value: Any) -> Any:

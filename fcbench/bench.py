@@ -23,12 +23,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from fcbench.benchmark.prompt import PROMPT_FORMAT_VERSION
 from fcbench.benchmark.provenance import sha256_tree
+from fcbench.benchmark.results import Versions
 from fcbench.benchmark.scoring import SCORING_VERSION
 from fcbench.benchmark.suites import BFCL, FCBENCH, Suite, suite_of
 from fcbench.evaluation.runner import ADAPTER_WEIGHTS, EvalConfig, run_eval
 from fcbench.leaderboard.compare import Comparison, Ranked, compare, ranked_evaluations
 from fcbench.leaderboard.store import DEFAULT_DB, find_evaluation, opened, record_results, resolve
 from fcbench.models.registry import DEFAULT_MODEL
+from fcbench.paths import DATA_DIR, REPORT_DIR, RESULTS_DIR, RUNS_DIR
 from fcbench.trainers.config import QUICK_CONFIG
 
 BASELINE_SHOTS = (0, 3)
@@ -41,12 +43,12 @@ DEFAULT_LIMIT = 15
 class BenchConfig:
     model: str = DEFAULT_MODEL
     train_config: str | Path = QUICK_CONFIG
-    data_dir: Path = Path("data")
+    data_dir: Path = DATA_DIR
     n_records: int = 10_000
-    runs_dir: Path = Path("runs")
-    results_dir: Path = Path("results")
+    runs_dir: Path = RUNS_DIR
+    results_dir: Path = RESULTS_DIR
     db: Path = DEFAULT_DB
-    report_dir: Path = Path("report")
+    report_dir: Path = REPORT_DIR
     limit: int | None = DEFAULT_LIMIT
     """Items per category for every candidate (lm-eval --limit); None: the whole benchmark."""
     bfcl: bool = False
@@ -78,13 +80,13 @@ def candidates(cfg: BenchConfig, suite: Suite = FCBENCH) -> list[EvalConfig]:
     return [EvalConfig(fewshot=k, **common) for k in BASELINE_SHOTS] + [EvalConfig(adapter=a, **common) for a in adapters_in(cfg.runs_dir)]
 
 
-def current_versions(suite: Suite = FCBENCH) -> tuple[str, str, int, int]:
+def current_versions(suite: Suite = FCBENCH) -> Versions:
     """The suite's current versions (its records are made first where they are missing)."""
     benchmark = suite.frozen()
-    return (benchmark.name, benchmark.version, PROMPT_FORMAT_VERSION, SCORING_VERSION)
+    return Versions(benchmark.name, benchmark.version, PROMPT_FORMAT_VERSION, SCORING_VERSION)
 
 
-def needs_evaluation(conn: Any, eval_cfg: EvalConfig, versions: tuple[str, str, int, int] | None = None) -> bool:
+def needs_evaluation(conn: Any, eval_cfg: EvalConfig, versions: Versions | None = None) -> bool:
     """``versions``: the current ones for the candidate's tasks, when the caller has them
     already (working them out hashes the benchmark file)."""
     adapter_sha256 = sha256_tree(eval_cfg.adapter, ADAPTER_WEIGHTS) if eval_cfg.adapter else None
@@ -115,7 +117,7 @@ def run_bench(cfg: BenchConfig, console: Console) -> BenchOutcome:
         with opened(cfg.db) as conn:
             record_results(conn, run.out_dir)
         s = run.summary
-        console.print(f"{s['candidate']} on {s['benchmark']['name']}: {s['n_items']} items in {s['seconds']:.0f} s ({s['from_cache']} from its cache)")
+        console.print(f"{s.candidate} on {s.benchmark.name}: {s.n_items} items in {s.run['seconds']:.0f} s ({s.run['from_cache']} from its cache)")
         outcome.evaluated.append(f"{eval_cfg.candidate()} on {eval_cfg.tasks[0]}")
     if todo:
         outcome.seconds["evaluate"] = time.perf_counter() - started

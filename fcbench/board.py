@@ -22,6 +22,7 @@ from fcbench.benchmark.suites import DEFAULT_SUITE, suite_named
 from fcbench.leaderboard.compare import GATED_METRICS, Comparison, Ranked, paired_comparison, ranked_evaluations, regressions
 from fcbench.leaderboard.stats import PairedDifference, format_p, verdict_text
 from fcbench.leaderboard.store import DEFAULT_DB, opened, record_results
+from fcbench.paths import REPORT_DIR
 
 console = Console()
 err_console = Console(stderr=True)
@@ -154,7 +155,7 @@ def _regression_line(d: PairedDifference) -> str:
 
 
 def report(
-    out: Annotated[Path, typer.Option("--out", help="Folder for index.html and charts/*.png.")] = Path("report"),
+    out: Annotated[Path, typer.Option("--out", help="Folder for index.html and charts/*.png.")] = REPORT_DIR,
     benchmark: BenchmarkOption = DEFAULT_SUITE,
     metric: MetricOption = None,
     candidate: Annotated[str | None, typer.Option("--candidate", help="Whose failures to browse (default: the best).")] = None,

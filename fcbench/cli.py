@@ -27,7 +27,7 @@ from fcbench.evaluation.runner import DEFAULT_BATCH_SIZE
 from fcbench.generators.bfcl import CATEGORIES as BFCL_CATEGORIES
 from fcbench.leaderboard.store import DEFAULT_DB, opened, record_results
 from fcbench.models.registry import DEFAULT_MODEL
-from fcbench.paths import bfcl_dir
+from fcbench.paths import DATA_DIR, REPORT_DIR, RESULTS_DIR, RUNS_DIR, bfcl_dir
 from fcbench.trainers.config import DDP_ACCELERATE_CONFIG, QUICK_CONFIG
 
 
@@ -142,7 +142,7 @@ def _print_problems(what: str, problems: Sequence[object]) -> None:
 def generate(
     n: Annotated[int, typer.Option("--n", min=1, help="Records in all (train + validation).")] = 10_000,
     seed: Annotated[int, typer.Option("--seed", help="Same seed, byte-identical files.")] = 0,
-    out: Annotated[Path, typer.Option("--out", help="Folder for train.jsonl, validation.jsonl, manifest.json.")] = Path("data"),
+    out: Annotated[Path, typer.Option("--out", help="Folder for train.jsonl, validation.jsonl, manifest.json.")] = DATA_DIR,
     fmt: Annotated[str, typer.Option("--format", help="default (functions + example) or seed (only the example).")] = "default",
 ) -> None:
     """Generate synthetic function-calling records from the seen part of the library."""
@@ -256,7 +256,7 @@ def evaluate(
     max_gen_toks: Annotated[int | None, typer.Option("--max-gen-toks", min=1, help="Generation budget per answer (default: the task's, 256).")] = None,
     json_stop: Annotated[bool, typer.Option("--json-stop/--no-json-stop", help="Stop each answer once its JSON object is complete.")] = True,
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Reuse this candidate's earlier answers to identical prompts.")] = True,
-    results_dir: Annotated[Path, typer.Option("--results", help="Results go to RESULTS/<candidate>/.")] = Path("results"),
+    results_dir: Annotated[Path, typer.Option("--results", help="Results go to RESULTS/<candidate>/.")] = RESULTS_DIR,
     name: Annotated[str | None, typer.Option("--name", help="Candidate name (default <model>[+<adapter>]-<K>shot).")] = None,
     leaderboard_db: Annotated[Path, typer.Option("--db", help="Record the evaluation in this leaderboard database.")] = DEFAULT_DB,
     record: Annotated[bool, typer.Option("--record/--no-record", help="Record the evaluation in the leaderboard.")] = True,
@@ -277,16 +277,16 @@ def evaluate(
     columns = (TextColumn(f"[bold]{cfg.candidate()}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         run = run_eval(cfg, progress=progress)
-    s = run.summary
-    console.print(_metrics_table(run.report, title=s["candidate"]))
+    s, how = run.summary, run.summary.run
+    console.print(_metrics_table(run.report, title=s.candidate))
     console.print(_verdict_table(run.report))
     _print_problems("predictions", run.report.prediction_problems)
-    truncated = s["truncated_prompts"]
+    truncated = how["truncated_prompts"]
     style = "bold red" if truncated else "green"
     console.print(
-        f"{s['n_items']} items ({s['from_cache']} from this candidate's cache) in {s['seconds']:.1f} s "
-        f"({s['items_per_second']:.2f} items/s), {s['prompt_format']}, "
-        f"{s['dtype']}, batch {s['batch_size']}; [{style}]{truncated} prompt(s) left-truncated[/]"
+        f"{s.n_items} items ({how['from_cache']} from this candidate's cache) in {how['seconds']:.1f} s "
+        f"({how['items_per_second']:.2f} items/s), {s.prompt_format}, "
+        f"{how['dtype']}, batch {how['batch_size']}; [{style}]{truncated} prompt(s) left-truncated[/]"
     )
     console.print(f"wrote [bold]{run.out_dir}[/] (results.json, scores.json, items.jsonl, predictions.jsonl, samples_*.jsonl)")
     if record:
@@ -324,7 +324,7 @@ def train(
     from fcbench.trainers.config import load_config
 
     cfg = load_config(config, overrides or [])
-    out_dir = out or Path("runs") / cfg.name
+    out_dir = out or RUNS_DIR / cfg.name
     if emit_slurm is not None:
         from fcbench.trainers.slurm import SlurmSettings, slurm_script
 
@@ -344,7 +344,7 @@ def sweep(
     config: Annotated[str, typer.Option("--config", help="The base training config (YAML file or shipped name).")],
     grid: Annotated[list[str], typer.Option("--grid", help="key=value1,value2,...; repeatable; every combination is trained.")],
     overrides: Annotated[list[str] | None, typer.Option("--set", help="key=value applied to every run.")] = None,
-    runs: Annotated[Path, typer.Option("--runs", help="Folder for the runs, one per grid point.")] = Path("runs"),
+    runs: Annotated[Path, typer.Option("--runs", help="Folder for the runs, one per grid point.")] = RUNS_DIR,
     resume: Annotated[bool, typer.Option("--resume", help="Skip finished points; resume a killed one.")] = False,
 ) -> None:
     """Train one run per grid point, one after another, named <name>__key=value__... ."""
@@ -369,11 +369,11 @@ def bench(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Items per category for every candidate (lm-eval --limit).")] = DEFAULT_LIMIT,
     model: Annotated[str, typer.Option("--model", help="The base model.")] = DEFAULT_MODEL,
     train_config: Annotated[str, typer.Option("--train-config", help="A config file or a shipped config's name; trained when runs/ holds no adapter.")] = QUICK_CONFIG.stem,
-    data_dir: Annotated[Path, typer.Option("--data", help="Training data; generated (10,000 records) when missing.")] = Path("data"),
-    runs: Annotated[Path, typer.Option("--runs", help="Every adapter folder here is a candidate.")] = Path("runs"),
-    results_dir: Annotated[Path, typer.Option("--results")] = Path("results"),
+    data_dir: Annotated[Path, typer.Option("--data", help="Training data; generated (10,000 records) when missing.")] = DATA_DIR,
+    runs: Annotated[Path, typer.Option("--runs", help="Every adapter folder here is a candidate.")] = RUNS_DIR,
+    results_dir: Annotated[Path, typer.Option("--results")] = RESULTS_DIR,
     db: Annotated[Path, typer.Option("--db", help="The leaderboard database.")] = DEFAULT_DB,
-    report_dir: Annotated[Path, typer.Option("--report", help="Where the HTML report goes.")] = Path("report"),
+    report_dir: Annotated[Path, typer.Option("--report", help="Where the HTML report goes.")] = REPORT_DIR,
     bfcl: Annotated[bool, typer.Option("--bfcl", help="Also evaluate every candidate on BFCL's categories (report/bfcl-v4/).")] = False,
 ) -> None:
     """The whole loop, doing only what is missing: data, model, a default adapter, evaluations

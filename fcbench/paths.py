@@ -10,6 +10,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+DATA_DIR = Path("data")
+"""Generated training data (``fcbench generate``, ``make bench``)."""
+RUNS_DIR = Path("runs")
+"""Trained adapters, one folder each (``fcbench train``, ``sweep``, ``bench``)."""
+RESULTS_DIR = Path("results")
+"""Evaluation results, one folder per candidate (``fcbench eval``, ``bench``)."""
+REPORT_DIR = Path("report")
+"""The HTML report (``fcbench report``, ``bench``)."""
+
 
 def fcbench_home() -> Path:
     """``$FCBENCH_HOME``, else ``$XDG_CACHE_HOME/fcbench``, else ``~/.cache/fcbench``. Read at

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 from fcbench.benchmark.groups import groups_in
 from fcbench.benchmark.metrics import BINARY_METRICS, METRICS, Estimate
+from fcbench.benchmark.results import Versions
 from fcbench.leaderboard.stats import PairedDifference, paired_difference
-from fcbench.leaderboard.store import Evaluation, describe_versions, evaluations, item_results, latest_per_candidate, metric_estimates, resolve
+from fcbench.leaderboard.store import Evaluation, evaluations, item_results, latest_per_candidate, metric_estimates, resolve
 
 from fcbench.errors import CannotAnswer, UserError
 
@@ -32,11 +33,11 @@ def require_same_versions(evals: Sequence[Evaluation], across_versions: bool = F
     """Raise VersionMismatch, naming each version set and its candidates, unless all agree."""
     if across_versions:
         return
-    by_versions: dict[tuple[str, str, int, int], list[str]] = {}
+    by_versions: dict[Versions, list[str]] = {}
     for ev in evals:
         by_versions.setdefault(ev.versions, []).append(ev.candidate)
     if len(by_versions) > 1:
-        lines = "; ".join(f"{describe_versions(v)}: {', '.join(sorted(set(c)))}" for v, c in by_versions.items())
+        lines = "; ".join(f"{v.describe()}: {', '.join(sorted(set(c)))}" for v, c in by_versions.items())
         raise VersionMismatch(
             f"these evaluations are on different versions and their scores are not comparable ({lines}). "
             "Choose one with --version, re-evaluate the older candidates, or pass --across-versions to mix them anyway."

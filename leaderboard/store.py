@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from typing import Any
 
 from fcbench.benchmark.jsonl import read_values
 from fcbench.benchmark.metrics import Estimate
+from fcbench.benchmark.results import EvalSummary, Versions, read_summary
 
 from fcbench.errors import CannotAnswer, UserError
 
@@ -131,12 +133,18 @@ class Evaluation:
     run_manifest: str | None
 
     @property
-    def versions(self) -> tuple[str, str, int, int]:
+    def versions(self) -> Versions:
         """What must be equal for two evaluations to be ranked or compared together."""
-        return (self.benchmark, self.benchmark_version, self.prompt_format_version, self.scoring_version)
+        return Versions(self.benchmark, self.benchmark_version, self.prompt_format_version, self.scoring_version)
+
+    @property
+    def identity(self) -> tuple[str, str | None]:
+        """A candidate is its name and its adapter's weights: two adapters in folders of one
+        name are two candidates."""
+        return (self.candidate, self.adapter_sha256)
 
     def versions_text(self) -> str:
-        return describe_versions(self.versions)
+        return self.versions.describe()
 
     def manifest(self) -> dict[str, Any] | None:
         return json.loads(self.run_manifest) if self.run_manifest else None
@@ -155,11 +163,6 @@ class Evaluation:
         return ", ".join(parts)
 
 
-def describe_versions(versions: tuple[str, str, int, int]) -> str:
-    benchmark, version, prompt_version, scoring_version = versions
-    return f"{benchmark} {version}, prompt format v{prompt_version}, scoring v{scoring_version}"
-
-
 # ---------------------------------------------------------------------------------------------
 # Opening and writing
 
@@ -171,7 +174,7 @@ def connect(path: str | Path = DEFAULT_DB) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
+    _use_wal(conn)
     conn.execute("PRAGMA foreign_keys = ON")
     with _transaction(conn):
         _create_schema(conn)
@@ -181,6 +184,21 @@ def connect(path: str | Path = DEFAULT_DB) -> sqlite3.Connection:
                 conn.execute(f"ALTER TABLE items ADD COLUMN {column} TEXT")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch to write-ahead logging. Two processes creating one file can both try at once, and
+    SQLite answers the loser 'database is locked' at once, without its busy handler: retry
+    within the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
@@ -222,7 +240,7 @@ def record_results(conn: sqlite3.Connection, results_dir: str | Path) -> int:
 
 
 def _record(conn: sqlite3.Connection, results_dir: Path) -> int:
-    summary = _read_summary(results_dir)
+    summary = read_summary(results_dir)
     items = _read_jsonl(results_dir / "items.jsonl")
     outputs = {row["id"]: row["output"] for row in _read_jsonl(results_dir / "predictions.jsonl")}
     scores = json.loads((results_dir / "scores.json").read_text(encoding="utf-8"))
@@ -254,16 +272,6 @@ def _record(conn: sqlite3.Connection, results_dir: Path) -> int:
     return evaluation_id
 
 
-def _read_summary(results_dir: Path) -> dict[str, Any]:
-    path = results_dir / "results.json"
-    if not path.is_file():
-        raise StoreError(f"{results_dir} holds no results.json: not a folder written by fcbench eval")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))["fcbench"]
-    except (json.JSONDecodeError, KeyError) as err:
-        raise StoreError(f"{path}: not an fcbench results file ({err})") from err
-
-
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise StoreError(f"{path} is missing")
@@ -273,47 +281,37 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         raise StoreError(str(err)) from err
 
 
-def _run_manifest(summary: Mapping[str, Any]) -> dict[str, Any] | None:
+def _run_manifest(summary: EvalSummary) -> dict[str, Any] | None:
     """The adapter's run.json: method, data sha256, config and loss curves."""
-    adapter = summary.get("adapter")
-    if not adapter:
+    if summary.adapter is None:
         return None
-    path = Path(adapter["path"]) / "run.json"
+    path = Path(summary.adapter.path) / "run.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def _prompt_format_version(summary: Mapping[str, Any]) -> int:
-    if "prompt_format_version" in summary:
-        return int(summary["prompt_format_version"])
-    # Results written before the field existed: the version is the name's "-v<N>" suffix.
-    name = str(summary["prompt_format"])
-    return int(name.rsplit("-v", 1)[1])
-
-
-def _evaluation_row(summary: Mapping[str, Any], manifest: Mapping[str, Any] | None, results_dir: Path, n_items: int) -> dict[str, Any]:
-    adapter = summary.get("adapter") or {}
+def _evaluation_row(summary: EvalSummary, manifest: Mapping[str, Any] | None, results_dir: Path, n_items: int) -> dict[str, Any]:
     data = (manifest or {}).get("data", {}).get("train", {})
     return {
-        "candidate": summary["candidate"],
-        "base_model": summary["model"]["name"],
-        "adapter_path": adapter.get("path"),
-        "adapter_sha256": adapter.get("sha256"),
-        "method": (manifest or {}).get("method", "adapter" if adapter else "base"),
-        "fewshot": int(summary["fewshot"]),
-        "item_limit": summary.get("limit"),
-        "benchmark": summary["benchmark"]["name"],
-        "benchmark_version": summary["benchmark"]["version"],
-        "benchmark_sha256": summary["benchmark"]["sha256"],
-        "prompt_format": summary["prompt_format"] if isinstance(summary["prompt_format"], str) else ",".join(summary["prompt_format"]),
-        "prompt_format_version": _prompt_format_version(summary),
-        "scoring_version": int(summary["scoring_version"]),
-        "task_versions": json.dumps(summary.get("task_versions", {}), sort_keys=True),
+        "candidate": summary.candidate,
+        "base_model": summary.model["name"],
+        "adapter_path": summary.adapter.path if summary.adapter else None,
+        "adapter_sha256": summary.adapter.sha256 if summary.adapter else None,
+        "method": (manifest or {}).get("method", "adapter" if summary.adapter else "base"),
+        "fewshot": summary.fewshot,
+        "item_limit": summary.limit,
+        "benchmark": summary.benchmark.name,
+        "benchmark_version": summary.benchmark.version,
+        "benchmark_sha256": summary.benchmark.sha256,
+        "prompt_format": summary.prompt_format,
+        "prompt_format_version": summary.prompt_format_version,
+        "scoring_version": summary.scoring_version,
+        "task_versions": json.dumps(summary.task_versions, sort_keys=True),
         "data_sha256": data.get("sha256"),
-        "git_commit": summary.get("git_commit"),
+        "git_commit": summary.git_commit,
         "n_items": n_items,
-        "created": summary["created"],
+        "created": summary.created,
         "results_dir": str(results_dir),
-        "summary": json.dumps(summary, sort_keys=True),
+        "summary": json.dumps(summary.to_json(), sort_keys=True),
         "run_manifest": json.dumps(manifest, sort_keys=True) if manifest else None,
     }
 
@@ -332,10 +330,10 @@ def evaluations(conn: sqlite3.Connection, benchmark: str | None = None) -> list[
 
 
 def latest_per_candidate(evals: Iterable[Evaluation]) -> list[Evaluation]:
-    """The newest evaluation of each candidate name within one version set."""
-    newest: dict[tuple[str, tuple[str, str, int, int]], Evaluation] = {}
+    """The newest evaluation of each candidate (name and adapter weights) within one version set."""
+    newest: dict[tuple[tuple[str, str | None], Versions], Evaluation] = {}
     for ev in evals:
-        key = (ev.candidate, ev.versions)
+        key = (ev.identity, ev.versions)
         if key not in newest or ev.id > newest[key].id:
             newest[key] = ev
     return sorted(newest.values(), key=lambda ev: ev.id)
@@ -395,10 +393,10 @@ def item_results(conn: sqlite3.Connection, evaluation_id: int) -> dict[str, Item
     }
 
 
-def find_evaluation(conn: sqlite3.Connection, *, candidate: str, versions: tuple[str, str, int, int], adapter_sha256: str | None, item_limit: int | None) -> Evaluation | None:
+def find_evaluation(conn: sqlite3.Connection, *, candidate: str, versions: Versions, adapter_sha256: str | None, item_limit: int | None) -> Evaluation | None:
     """The newest evaluation of exactly this candidate (same adapter weights, same --limit) on
     these versions: what ``make bench`` checks before evaluating again."""
-    benchmark, version, prompt_version, scoring_version = versions
+    benchmark, version, prompt_version, scoring_version = versions.benchmark, versions.benchmark_version, versions.prompt_format_version, versions.scoring_version
     row = conn.execute(
         "SELECT * FROM evaluations WHERE candidate = ? AND benchmark = ? AND benchmark_version = ? AND prompt_format_version = ?"
         " AND scoring_version = ? AND adapter_sha256 IS ? AND item_limit IS ? ORDER BY id DESC LIMIT 1",

@@ -232,7 +232,7 @@ def test_a_bfcl_evaluation_lands_in_the_leaderboard_as_its_own_benchmark(importe
                      max_gen_toks=16, results_dir=tmp_path, name="tiny")
     run = run_eval(cfg)
     assert run.out_dir == tmp_path / "bfcl-v4" / "tiny"
-    assert run.summary["benchmark"]["name"] == "bfcl-v4" and run.summary["n_items"] == 4
+    assert run.summary.benchmark.name == "bfcl-v4" and run.summary.n_items == 4
     items = [json.loads(line) for line in (run.out_dir / "items.jsonl").read_text().splitlines()]
     assert {item["id"] for item in items} == {"simple_python_0", "simple_python_1", "irrelevance_0", "irrelevance_1"}
     assert all("ast_match" in item and "ast_verdict" in item for item in items)

@@ -13,6 +13,7 @@ import yaml
 from fcbench.benchmark.metrics import METRICS
 from fcbench.benchmark.prompt import PROMPT_FORMAT_VERSION
 from fcbench.benchmark.record import read_records
+from fcbench.benchmark.results import read_summary
 from fcbench.benchmark.scoring import SCORING_VERSION
 from fcbench.benchmark.suites import FCBENCH
 from fcbench.evaluation.runner import TASKS_DIR, EvalConfig, run_eval
@@ -124,10 +125,11 @@ def test_a_tiny_llama_runs_end_to_end_and_writes_its_results(tiny_llama_dir: Pat
     cfg = EvalConfig(model=str(tiny_llama_dir), limit=2, batch_size=4, dtype="float32", max_gen_toks=24, results_dir=tmp_path, name="tiny")
     run = run_eval(cfg)
     summary = run.summary
-    assert summary["n_items"] == 8 and summary["truncated_prompts"] == 0 and summary["max_gen_toks"] == [24]
-    assert summary["from_cache"] == 0 and run_eval(cfg).summary["from_cache"] == 8
-    assert summary["prompt_format"] == "fcbench-chat-v1"
-    assert summary["benchmark"]["version"] == "v1" and summary["task_versions"]["fcbench_simple"] == 1.1
+    assert summary.n_items == 8 and summary.run["truncated_prompts"] == 0 and summary.run["max_gen_toks"] == [24]
+    assert summary.prompt_format == "fcbench-chat-v1"
+    assert summary.benchmark.version == "v1" and summary.task_versions["fcbench_simple"] == 1.1
+    assert read_summary(run.out_dir) == summary  # what the leaderboard reads is what was written
+    assert summary.run["from_cache"] == 0 and run_eval(cfg).summary.run["from_cache"] == 8
     files = {p.name for p in run.out_dir.iterdir()}
     assert {"results.json", "scores.json", "items.jsonl", "predictions.jsonl", *(f"samples_{t}.jsonl" for t in CATEGORY_TASKS)} <= files
     # fcbench's own scoring of the written predictions agrees with lm-eval's aggregate.

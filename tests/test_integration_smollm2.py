@@ -24,13 +24,13 @@ MAX_GEN_TOKS = 96
 def test_fcbench_eval_and_plain_lm_eval_give_the_same_numbers(tmp_path: Path) -> None:
     model_dir = resolve_model("smollm2-135m")  # converts the GGUF on first use
     run = run_eval(EvalConfig(limit=1, fewshot=FEWSHOT, max_gen_toks=MAX_GEN_TOKS, results_dir=tmp_path, name="fcbench"))
-    assert run.summary["n_items"] == 4 and run.summary["prompt_format"] == "fcbench-chat-v1"
+    assert run.summary.n_items == 4 and run.summary.prompt_format == "fcbench-chat-v1"
 
     cli_out = tmp_path / "cli"
     subprocess.run(
         [
             sys.executable, "-m", "lm_eval", "run", "--include_path", str(TASKS_DIR), "--tasks", "fcbench",
-            "--model", "hf", "--model_args", f"pretrained={model_dir},dtype={run.summary['dtype']}",
+            "--model", "hf", "--model_args", f"pretrained={model_dir},dtype={run.summary.run['dtype']}",
             "--batch_size", "16", "--device", "cpu", "--limit", "1",
             "--metadata", json.dumps({"fewshot": FEWSHOT}), "--gen_kwargs", f"max_gen_toks={MAX_GEN_TOKS}",
             "--output_path", str(cli_out),

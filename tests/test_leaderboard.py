@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from fcbench.benchmark.metrics import METRICS
 from fcbench.benchmark.record import read_records
+from fcbench.benchmark.results import AdapterRef, BenchmarkRef, EvalSummary, write_results
 from fcbench.benchmark.scoring import score_files, write_report
 from fcbench.benchmark.suites import FCBENCH
 from fcbench.leaderboard.compare import VersionMismatch, compare, rank, regressions, require_same_versions
@@ -92,10 +93,11 @@ def _records(n: int) -> list[Any]:
     return records[:n]
 
 
-def make_results(root: Path, candidate: str, right: set[int], n: int = 40, *, version: str = "v1", prompt_format_version: int = 1, fewshot: int = 0) -> Path:
+def make_results(root: Path, candidate: str, right: set[int], n: int = 40, *, version: str = "v1", prompt_format_version: int = 1, fewshot: int = 0,
+                 adapter: AdapterRef | None = None, folder_name: str | None = None) -> Path:
     """A results folder as ``fcbench eval`` writes it, for the first ``n`` benchmark items, the
     items at indices ``right`` answered with the gold call and the rest with a wrong function."""
-    folder = root / candidate
+    folder = root / (folder_name or candidate)
     folder.mkdir(parents=True)
     records = _records(n)
     with open(folder / "predictions.jsonl", "w") as handle:
@@ -104,14 +106,13 @@ def make_results(root: Path, candidate: str, right: set[int], n: int = 40, *, ve
             handle.write(json.dumps({"id": record.id, "output": output}) + "\n")
     report = score_files(FCBENCH.frozen().path, folder / "predictions.jsonl", ids={r.id for r in records})
     write_report(report, folder)
-    frozen = FCBENCH.frozen()
-    summary = {
-        "candidate": candidate, "model": {"name": "tiny"}, "adapter": None, "fewshot": fewshot,
-        "prompt_format": f"fcbench-chat-v{prompt_format_version}", "prompt_format_version": prompt_format_version,
-        "benchmark": {"name": "fcbench", "version": version, "sha256": frozen.sha256}, "task_versions": {"fcbench": "1.0"},
-        "scoring_version": 1, "limit": None, "git_commit": "0123456789abcdef", "created": "2026-11-24T08:00:00+00:00",
-    }
-    (folder / "results.json").write_text(json.dumps({"fcbench": summary, "lm_eval": {}}))
+    summary = EvalSummary(
+        candidate=candidate, model={"name": "tiny"}, adapter=adapter, fewshot=fewshot,
+        prompt_format=f"fcbench-chat-v{prompt_format_version}", prompt_format_version=prompt_format_version,
+        benchmark=BenchmarkRef("fcbench", version, FCBENCH.frozen().sha256), task_versions={"fcbench": "1.0"},
+        scoring_version=1, git_commit="0123456789abcdef", created="2026-11-24T08:00:00+00:00",
+    )
+    write_results(folder, summary, lm_eval={})
     return folder
 
 
@@ -129,7 +130,7 @@ def test_an_evaluation_is_stored_with_its_metrics_and_every_item(tmp_path: Path)
         first_wrong_simple = next(r for r in _records(10)[4:] if r.category == "simple")
         wrong = items[first_wrong_simple.id]
         assert wrong.verdict == "name:hallucinated" and "no_such_function" in wrong.output
-        assert wrong.explained("ast_match") == ("name:hallucinated", ["no_such_function is not an offered function"])
+        assert wrong.explained("ast_match") == ("name:hallucinated", ["'no_such_function' is not an offered function (offered: delete_event)"])
     assert "tiny, 0-shot, fcbench-chat-v1, git 01234567" in ev.provenance()
 
 
@@ -160,6 +161,17 @@ def test_ranking_is_by_the_metric_best_first_with_the_newest_evaluation_of_each_
         latest = latest_per_candidate(evaluations(conn, "fcbench"))
         ranked = rank(conn, latest)
     assert [(r.rank, r.evaluation.candidate, r.score("exact_match").mean) for r in ranked] == [(1, "two", 0.9), (2, "eight", 0.8), (3, "five", 0.5)]
+
+
+def test_two_adapters_in_folders_of_one_name_are_two_candidates(tmp_path: Path) -> None:
+    with opened(tmp_path / "lb.db") as conn:
+        for i, (sha, right) in enumerate([("a" * 64, {0, 1}), ("b" * 64, {0, 1, 2})]):
+            adapter = AdapterRef(f"{tmp_path}/exp{i}/lora", sha)
+            record_results(conn, make_results(tmp_path / str(i), "m+lora-0shot", right, n=10, adapter=adapter))
+        ranked = rank(conn, latest_per_candidate(evaluations(conn, "fcbench")))
+    assert [(r.evaluation.candidate, r.evaluation.adapter_sha256, r.score("exact_match").mean) for r in ranked] == [
+        ("m+lora-0shot", "b" * 64, 0.3), ("m+lora-0shot", "a" * 64, 0.2)]
+    assert "lora (aaaaaaaa)" in ranked[1].evaluation.provenance()
 
 
 def test_different_versions_are_refused_unless_asked_and_the_message_says_why(tmp_path: Path) -> None:

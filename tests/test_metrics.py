@@ -261,3 +261,18 @@ def test_aggregate_groups_overall_category_and_split():
     assert groups["overall"]["exact_match"].mean == 0.5 and groups["overall"]["exact_match"].n == 2
     assert groups["irrelevance"]["json_valid"].mean == 0.0
     assert groups["split:seen_function"]["arg_f1"].mean == 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # two calls where one is due, one of them unknown: the count is the first rung of both
+        (as_text({"function_calls": [call("no_such", a=1), call("currency_conversion", amount=250, **{"from": "GBP", "to": "JPY"})]}), ErrorType.CALLS_COUNT),
+        (as_text({"function_call": call("no_such", a=1)}), ErrorType.NAME_HALLUCINATED),
+        (as_text({"function_call": None}), ErrorType.CALLS_ABSTAINED),
+    ],
+)
+def test_exact_and_ast_verdicts_climb_one_ladder(gbp_to_jpy, text, expected):
+    item = score_output(gbp_to_jpy, text)
+    assert item.verdict.error_type == expected
+    assert item.ast_verdict is not None and item.ast_verdict.error_type == expected

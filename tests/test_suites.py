@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-
 from fcbench.benchmark.frozen import BenchmarkMissing, FrozenBenchmark
 from fcbench.benchmark.provenance import sha256_file
 from fcbench.benchmark.suites import BFCL, FCBENCH, SUITES, Suite, UnknownSuite, find_frozen, register, suite_named, suite_of
+
 from fcbench.errors import UserError
 
 

@@ -225,7 +225,7 @@ def test_call_tokens_are_added_trained_saved_and_used_by_evaluation(tiny_llama_d
 
     run = run_eval(EvalConfig(model=str(tiny_llama_dir), adapter=tmp_path / "run", tasks=("fcbench_simple",), limit=2, fewshot=1,
                               max_gen_toks=8, results_dir=tmp_path / "results", cache=False))
-    assert run.summary["n_items"] == 2 and run.summary["prompt_format"] == "fcbench-chat-calltokens-v1"
+    assert run.summary.n_items == 2 and run.summary.prompt_format == "fcbench-chat-calltokens-v1"
     doc = json.loads((run.out_dir / "samples_fcbench_simple.jsonl").read_text().splitlines()[0])["doc"]
     assert doc["completion"].startswith(CALL_TOKENS[0]) and doc["completion"].endswith(CALL_TOKENS[1])
     assert doc["prompt"].count(CALL_TOKENS[1]) == 1  # the shot's answer is wrapped too

@@ -28,12 +28,9 @@ from fcbench.benchmark.metrics import METRICS
 from fcbench.benchmark.prompt import PROMPT_FORMAT_VERSION, Encoding, PromptFormat, default_encoding, render
 from fcbench.benchmark.record import Record, read_records, record_from_json
 from fcbench.benchmark.scoring import benchmark_label, score_item
-from fcbench.benchmark.suites import suite_named
+from fcbench.benchmark.suites import Suite, suite_named
 
 from fcbench.errors import UserError
-
-SPLITS = ("seen_function", "unseen_function")
-"""``meta.split`` values; each metric is also reported per split (``exact_match_seen_function``...)."""
 
 
 def load_docs(suite: str, subtask: str, fewshot: int = 0, prompt_encoding: Encoding | None = None, **metadata: Any) -> datasets.DatasetDict:
@@ -41,16 +38,16 @@ def load_docs(suite: str, subtask: str, fewshot: int = 0, prompt_encoding: Encod
     the splits of ``meta.split`` (seen and unseen functions) so that ``--limit N`` takes them
     equally; a suite without splits keeps its own order."""
     frozen, records = _benchmark(suite, metadata.get("benchmark_version"))
+    splits = suite_named(suite).splits
     chosen = [r for r in records if suite_named(suite).subtask_of(r) == subtask]
     if not chosen:
         raise UserError(f"no items of subtask {subtask!r} in {frozen.path} ({suite} {frozen.version})")
-    splits = sorted(dict.fromkeys(r.split for r in chosen), key=lambda s: SPLITS.index(s) if s in SPLITS else len(SPLITS))
-    halves = [[r for r in chosen if r.split == split] for split in splits]
+    halves = [[r for r in chosen if r.split == split] for split in splits] if splits else [chosen]
     ordered = [r for r in chain.from_iterable(zip_longest(*halves)) if r is not None]
-    return _docs(frozen, ordered, fewshot, prompt_encoding, metadata)
+    return _docs(suite, frozen, ordered, fewshot, prompt_encoding, metadata)
 
 
-def _docs(frozen: FrozenBenchmark, ordered: list[Record], fewshot: int, prompt_encoding: Encoding | None, metadata: dict[str, Any]) -> datasets.DatasetDict:
+def _docs(suite: str, frozen: FrozenBenchmark, ordered: list[Record], fewshot: int, prompt_encoding: Encoding | None, metadata: dict[str, Any]) -> datasets.DatasetDict:
     tokenizer = _tokenizer(metadata.get("tokenizer") or metadata.get("pretrained"))
     trained = _adapter_prompt_format(metadata.get("peft"))
     encoding = prompt_encoding or trained.get("encoding") or (default_encoding(tokenizer) if tokenizer else "plain")
@@ -66,6 +63,7 @@ def _docs(frozen: FrozenBenchmark, ordered: list[Record], fewshot: int, prompt_e
             "prompt": rendered.prompt,
             "completion": rendered.completion,
             "record": json.dumps(record.raw, ensure_ascii=False),
+            "suite": suite,
             "benchmark": benchmark_label(frozen),
             "prompt_format": prompt_format.name,
             "fewshot": len(shots),
@@ -134,10 +132,13 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float 
     its split's name (``None`` for the other split, which :func:`mean_present` skips). The score
     is kept for the run's own report, which therefore scores nothing again."""
     values = score_item(doc["benchmark"], _record(doc["record"]), results[0]).metric_values()
-    if doc["split"] is None:
-        return values
-    per_split = {f"{m}_{split}": (values[m] if doc["split"] == split else None) for m in METRICS for split in SPLITS}
+    per_split = {name: (values[metric] if doc["split"] == split else None) for metric, split, name in split_metrics(suite_named(doc["suite"]))}
     return {**values, **per_split}
+
+
+def split_metrics(suite: Suite) -> list[tuple[str, str, str]]:
+    """(metric, split, lm-eval metric name) of every per-split metric the suite reports."""
+    return [(metric, split, f"{metric}_{split}") for metric in METRICS for split in suite.splits]
 
 
 def mean_present(values: list[float | None]) -> float:
