@@ -20,8 +20,9 @@ from fcbench.benchmark.metrics import METRICS, Estimate, ItemScore, aggregate, s
 from fcbench.benchmark.provenance import sha256_file
 from fcbench.benchmark.record import RECORD_FORMAT_VERSION, Record, gold_problems, read_records
 
-SCORING_VERSION = 1
-"""Bumped whenever a metric or verdict rule changes, so old and new scores are not mixed."""
+SCORING_VERSION = 2
+"""Bumped whenever a metric or verdict rule changes, so old and new scores are not mixed.
+2: one verdict ladder for exact and ast verdicts (the call count before unknown names)."""
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ every command alike; any other exception is a bug and keeps its traceback.
 from __future__ import annotations
 
 import functools
+import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,7 +23,7 @@ from fcbench.bench import DEFAULT_LIMIT
 from fcbench.benchmark.frozen import BENCHMARK_DIR
 from fcbench.benchmark.metrics import METRICS
 from fcbench.benchmark.scoring import ScoreReport, score_files, write_report
-from fcbench.errors import FcbenchError
+from fcbench.errors import FcbenchError, UserError
 from fcbench.evaluation.runner import DEFAULT_BATCH_SIZE
 from fcbench.generators.bfcl import CATEGORIES as BFCL_CATEGORIES
 from fcbench.leaderboard.store import DEFAULT_DB, opened, record_results
@@ -202,6 +203,50 @@ def validate(
     if out is not None:
         console.print(f"wrote [bold]{write_outputs(reports, out)}[/] and the clean/rejects files beside it")
     if rejects:
+        raise typer.Exit(1)
+
+
+@app.command()
+def audit(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="JSONL record files.")],
+    pool: Annotated[str | None, typer.Option("--pool", help="benchmark or training (default: benchmark when every record has meta.split).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write every violation here (JSONL: record id, check, detail).")] = None,
+) -> None:
+    """Check record files for what biases a benchmark: example calls that give the answer away,
+    degenerate or ambiguous requests, untraceable values, wording shared across pools.
+
+    Prints a table by category and split; exits 1 on any violation.
+    """
+    from fcbench.benchmark.record import read_records
+    from fcbench.generators.audit import CHECKS
+    from fcbench.generators.audit import audit as audit_records
+
+    failed = False
+    found: list[dict[str, str]] = []
+    for path in files:
+        records, problems = read_records(path)
+        if problems:
+            raise UserError(f"{problems[0]} ({len(problems)} unreadable line(s)): fix them with fcbench validate first")
+        chosen = pool or ("benchmark" if records and all(r.split for r in records) else "training")
+        if chosen not in ("benchmark", "training"):
+            raise typer.BadParameter(f"--pool must be benchmark or training, not {chosen!r}")
+        report = audit_records(records, chosen)  # type: ignore[arg-type]
+        table = Table(title=f"audit of {path} as {chosen} data: {len(records)} records", caption="example: % shown / % naming a gold function (by chance); then violations per check", caption_justify="left")
+        for column in ("category", "split", "n", "example", "names gold (chance)", *CHECKS):
+            table.add_column(column, justify="left" if column in ("category", "split") else "right")
+        for (category, split), cell in report.cells.items():
+            shown = f"{100 * cell.with_example / cell.items:.0f} %" if cell.items else "–"
+            named = f"{100 * cell.names_gold / cell.with_example:.0f} % ({100 * cell.chance_names_gold / cell.with_example:.0f} %)" if cell.with_example else "–"
+            table.add_row(category, split, str(cell.items), shown, named, *(str(cell.violations[c]) for c in CHECKS))
+        console.print(table)
+        _print_problems("audit", [f"{path}: {v.record_id}: {v.check}: {v.detail}" for v in report.violations])
+        found.extend({"file": str(path), "id": v.record_id, "check": v.check, "detail": v.detail} for v in report.violations)
+        failed |= not report.passed
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in found), encoding="utf-8")
+        console.print(f"wrote [bold]{out}[/]: {len(found)} violation(s)")
+    if failed:
         raise typer.Exit(1)
 
 

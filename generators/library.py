@@ -8,10 +8,11 @@ domains and a few single functions (see ``HELD_OUT_*``): the benchmark is built 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from fcbench.generators.params import Param, Sampler, array, choice, flag, integer, number, obj, text
+from fcbench.generators.params import Distinct, FreeOf, OnlyIf, Ordered, Param, Rule, Sampler, array, choice, flag, integer, number, obj, state, text
 
 CURRENCIES = ["USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "SEK", "NOK", "INR", "BRL", "MXN", "ZAR", "SGD"]
 TICKERS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "TSLA", "META", "NFLX", "AMD", "INTC", "ORCL", "IBM", "SAP", "SONY"]
@@ -24,6 +25,14 @@ class FunctionDef:
     description: str
     params: tuple[Param, ...]
     phrasings: tuple[str, ...]
+    rules: tuple[Rule, ...] = ()
+    """Argument sets the generator never emits (degenerate requests); see generators/params.py."""
+
+    def param(self, name: str) -> Param:
+        return next(p for p in self.params if p.name == name)
+
+    def broken_rules(self, arguments: dict[str, Any]) -> list[Rule]:
+        return [rule for rule in self.rules if rule.violated(arguments)]
 
     def spec(self) -> dict[str, Any]:
         """The function as offered in a record: name, description, JSON Schema parameters."""
@@ -40,7 +49,88 @@ class FunctionDef:
 
 
 def fn(name: str, domain: str, description: str, params: list[Param], phrasings: list[str]) -> FunctionDef:
-    return FunctionDef(name, domain, description, tuple(params), tuple(phrasings))
+    """A function, with its rules (:data:`RULES`) and the benchmark's own clause wordings
+    (:data:`HELD_OUT_CLAUSES`) attached."""
+    params = [dataclasses.replace(p, held_out_clause=HELD_OUT_CLAUSES[(name, p.name)]) if (name, p.name) in HELD_OUT_CLAUSES else p for p in params]
+    return FunctionDef(name, domain, description, tuple(params), tuple(phrasings), RULES.get(name, ()))
+
+
+DIETS = ("vegetarian", "vegan", "gluten_free")
+RULES: dict[str, tuple[Rule, ...]] = {
+    "convert_currency": (Distinct("from_currency", "to_currency"),),
+    "get_exchange_rate": (Distinct("base", "quote"),),
+    "get_currency_history": (Distinct("base", "quote"),),
+    "set_rate_alert": (Distinct("base", "quote"),),
+    "convert_length": (Distinct("from_unit", "to_unit"),),
+    "convert_temperature": (Distinct("from_scale", "to_scale"),),
+    "convert_weight": (Distinct("from_unit", "to_unit"),),
+    "convert_volume": (Distinct("from_unit", "to_unit"),),
+    "search_flights": (Distinct("origin", "destination"),),
+    "get_directions": (Distinct("origin", "destination"),),
+    "estimate_travel_time": (Distinct("origin", "destination"),),
+    "get_match_score": (Distinct("home_team", "away_team"),),
+    "buy_match_tickets": (Distinct("home_team", "away_team"),),
+    "set_out_of_office": (Ordered("start_date", "end_date"),),
+    "get_stock_history": (Ordered("start_date", "end_date"),),
+    "control_lights": (OnlyIf("brightness", "on", True),),
+    "find_recipe": (FreeOf("dish", ("vegan", "vegetarian", "gluten")),),
+    "scale_recipe": (FreeOf("recipe_name", ("vegan", "vegetarian", "gluten")),),
+}
+"""Degenerate requests the generator redraws: each names the arguments it relates."""
+
+HELD_OUT_CLAUSES: dict[tuple[str, str], str | tuple[str, str]] = {
+    ("get_current_weather", "unit"): ", units: {unit}",
+    ("get_weather_forecast", "include_hourly"): (", hour by hour", ""),
+    ("get_air_quality", "pollutant"): ", looking at {pollutant}",
+    ("get_exchange_rate", "date"): " as of {date}",
+    ("create_event", "duration_minutes"): ", {duration_minutes} minutes long",
+    ("create_event", "attendees"): ", inviting {attendees}",
+    ("list_events", "limit"): ", no more than {limit}",
+    ("delete_event", "notify_attendees"): (" and notify everyone invited", ""),
+    ("send_email", "urgent"): (", flagged as urgent", ""),
+    ("search_emails", "sender"): " sent by {sender}",
+    ("search_emails", "unread_only"): (", just the unread ones", ""),
+    ("create_email_filter", "mark_read"): (", marking them as read", ""),
+    ("set_out_of_office", "message"): " with the reply \"{message}\"",
+    ("search_flights", "passengers"): ", {passengers[adults]} adults plus {passengers[children]} children",
+    ("search_flights", "cabin"): ", {cabin} class",
+    ("book_flight", "seat_preference"): ", {seat_preference} seat please",
+    ("cancel_flight_booking", "refund_to_card"): (" with the refund going to my card", ""),
+    ("search_hotels", "max_price"): ", at most {max_price} per night",
+    ("search_hotels", "amenities"): " that has {amenities}",
+    ("book_hotel_room", "guests"): ", {guests} people staying",
+    ("get_hotel_reviews", "min_rating"): ", only {min_rating} stars and up",
+    ("cancel_hotel_booking", "reason"): ", the reason being \"{reason}\"",
+    ("get_directions", "mode"): ", travel mode {mode}",
+    ("get_directions", "avoid_tolls"): (", no toll roads", ""),
+    ("find_nearby_places", "radius_m"): ", no further than {radius_m} metres",
+    ("get_stock_price", "exchange"): ", the {exchange} listing",
+    ("get_stock_history", "interval"): ", one bar every {interval}",
+    ("place_stock_order", "limit_price"): ", limit price {limit_price}",
+    ("compute_statistics", "measures"): ", giving me the {measures}",
+    ("compound_interest", "compounds_per_year"): ", with {compounds_per_year} compounding periods a year",
+    ("play_song", "artist"): ", the {artist} version",
+    ("play_song", "shuffle"): (", then shuffle", ""),
+    ("create_playlist", "public"): (", visible to everyone", ""),
+    ("set_volume", "device"): ", on my {device}",
+    ("set_thermostat", "mode"): ", mode {mode}",
+    ("control_lights", "on"): (" to on", " to off"),
+    ("control_lights", "brightness"): ", dimmed to {brightness}%",
+    ("lock_door", "auto_relock_minutes"): " and relock it {auto_relock_minutes} minutes later",
+    ("schedule_robot_vacuum", "power"): ", power level {power}",
+    ("search_products", "max_price"): ", costing no more than {max_price}",
+    ("search_products", "sort_by"): ", ordered by {sort_by}",
+    ("track_order", "notify_on_delivery"): (", and notify me on delivery", ""),
+    ("apply_coupon", "cart_id"): " for cart {cart_id}",
+    ("get_headlines", "country"): " from {country}",
+    ("get_headlines", "limit"): ", just {limit} of them",
+    ("search_news", "from_date"): ", published after {from_date}",
+    ("search_news", "language"): ", language: {language}",
+    ("summarize_article", "max_sentences"): ", {max_sentences} sentences at most",
+    ("subscribe_newsletter", "topics"): " covering {topics}",
+}
+"""The benchmark's wording of each seen function's optional clause: the seen-function half of
+the benchmark tests phrasings training never saw, clauses included."""
 
 
 def _city(s: Sampler) -> str:
@@ -71,8 +161,18 @@ def _team(s: Sampler) -> str:
     return f"{s.fake.city()} {s.rng.choice(['Falcons', 'Rovers', 'United', 'Tigers', 'Comets', 'Wolves', 'Harbor FC', 'Athletic'])}"
 
 
+FOODS = (
+    "apple", "banana", "oats", "brown rice", "quinoa", "lentils", "chickpeas", "tofu", "salmon", "tuna", "chicken breast",
+    "beef mince", "eggs", "greek yogurt", "cheddar", "almonds", "walnuts", "peanut butter", "avocado", "broccoli", "spinach",
+    "sweet potato", "carrots", "blueberries", "mango", "wholemeal bread", "pasta", "potatoes", "mushrooms", "dark chocolate",
+)
+"""Real foods: a question about the nutrition of a random word has no right answer."""
+INGREDIENTS = ("mushroom", "chickpea", "lentil", "pumpkin", "chicken", "salmon", "spinach", "tomato", "beef", "prawn", "aubergine", "tofu")
+
+
 def _dish(s: Sampler) -> str:
-    return f"{s.rng.choice(['spicy', 'creamy', 'smoky', 'lemony', 'garlic', 'roasted', 'vegan', 'crispy'])} {s.fake.word()} {s.rng.choice(['stew', 'pasta', 'curry', 'salad', 'tacos', 'soup', 'risotto', 'pie'])}"
+    # No diet words among the adjectives: a "vegan" dish would contradict a diet argument.
+    return f"{s.rng.choice(['spicy', 'creamy', 'smoky', 'lemony', 'garlic', 'roasted', 'crispy', 'herby'])} {s.rng.choice(INGREDIENTS)} {s.rng.choice(['stew', 'pasta', 'curry', 'salad', 'tacos', 'soup', 'risotto', 'pie'])}"
 
 
 LIBRARY: tuple[FunctionDef, ...] = (
@@ -81,7 +181,7 @@ LIBRARY: tuple[FunctionDef, ...] = (
        [text("city", _city, "City name."), choice("unit", ["celsius", "fahrenheit"], "Temperature unit.", " in {unit}")],
        ["What's the weather like in {city} right now{opt}?", "Current conditions for {city}{opt}, please.", "Is it cold in {city} at the moment{opt}?", "Tell me how the weather is in {city} today{opt}."]),
     fn("get_weather_forecast", "weather", "Daily weather forecast for a city.",
-       [text("city", _city, "City name."), integer("days", 1, 14, "Number of days to forecast."), flag("include_hourly", "Add an hourly breakdown.", " with an hourly breakdown", " without the hourly details")],
+       [text("city", _city, "City name."), integer("days", 1, 14, "Number of days to forecast."), flag("include_hourly", "Add an hourly breakdown.", " with an hourly breakdown")],
        ["Give me a {days}-day forecast for {city}{opt}.", "What will the weather be in {city} over the next {days} days{opt}?", "Forecast for {city}, {days} days ahead{opt}.", "I'm travelling to {city}: how does the next {days} days look weather-wise{opt}?"]),
     fn("get_air_quality", "weather", "Air quality index for a city.",
        [text("city", _city, "City name."), choice("pollutant", ["pm25", "pm10", "ozone", "no2"], "Pollutant to report.", " for {pollutant}")],
@@ -110,20 +210,20 @@ LIBRARY: tuple[FunctionDef, ...] = (
        [text("date", Sampler.date, "Date, YYYY-MM-DD."), integer("limit", 1, 50, "Maximum number of events.", ", at most {limit} of them")],
        ["What's on my calendar on {date}{opt}?", "List my events for {date}{opt}.", "Do I have meetings on {date}{opt}?", "Show my agenda for {date}{opt}."]),
     fn("delete_event", "calendar", "Delete a calendar event by title and date.",
-       [text("title", lambda s: s.fake.catch_phrase(), "Event title."), text("date", Sampler.date, "Date, YYYY-MM-DD."), flag("notify_attendees", "Tell the attendees.", " and let the attendees know", " without notifying anyone")],
+       [text("title", lambda s: s.fake.catch_phrase(), "Event title."), text("date", Sampler.date, "Date, YYYY-MM-DD."), flag("notify_attendees", "Tell the attendees.", " and let the attendees know")],
        ["Cancel '{title}' on {date}{opt}.", "Remove the event '{title}' from {date}{opt}.", "Delete '{title}' scheduled for {date}{opt}.", "Drop '{title}' on {date} from my calendar{opt}."]),
     fn("find_free_slot", "calendar", "Find a free time slot shared by several people.",
        [array("participants", _person, "People who must attend.", low=2, high=4), integer("duration_minutes", 15, 180, "Slot length in minutes."), text("date", Sampler.date, "Date, YYYY-MM-DD.")],
        ["Find {duration_minutes} minutes on {date} when {participants} are all free.", "When can {participants} meet for {duration_minutes} minutes on {date}?", "Look for a free {duration_minutes}-minute slot on {date} for {participants}.", "Is there a common {duration_minutes}-minute gap on {date} for {participants}?"]),
     # --- email --------------------------------------------------------------------------------
     fn("send_email", "email", "Send an e-mail.",
-       [array("to", lambda s: s.fake.email(), "Recipient addresses."), text("subject", lambda s: s.fake.bs().capitalize(), "Subject line."), flag("urgent", "Mark as urgent.", " and mark it urgent", " (not urgent)")],
+       [array("to", lambda s: s.fake.email(), "Recipient addresses."), text("subject", lambda s: s.fake.bs().capitalize(), "Subject line."), flag("urgent", "Mark as urgent.", " and mark it urgent")],
        ["Email {to} with the subject '{subject}'{opt}.", "Send a message to {to} titled '{subject}'{opt}.", "Write to {to} about '{subject}'{opt}.", "Drop {to} an email, subject '{subject}'{opt}."]),
     fn("search_emails", "email", "Search the mailbox.",
-       [text("query", lambda s: s.fake.word(), "Words to search for."), text("sender", lambda s: s.fake.email(), "Only mail from this address.", " from {sender}"), flag("unread_only", "Only unread mail.", ", unread only", ", read or unread")],
+       [text("query", lambda s: s.fake.word(), "Words to search for."), text("sender", lambda s: s.fake.email(), "Only mail from this address.", " from {sender}"), flag("unread_only", "Only unread mail.", ", unread only")],
        ["Find emails mentioning '{query}'{opt}.", "Search my inbox for '{query}'{opt}.", "Any mail about '{query}'{opt}?", "Dig up messages containing '{query}'{opt}."]),
     fn("create_email_filter", "email", "Create a rule that files incoming mail.",
-       [text("sender", lambda s: s.fake.email(), "Sender to match."), text("folder", lambda s: s.fake.word().capitalize(), "Destination folder."), flag("mark_read", "Mark matching mail as read.", " and mark them read", " and leave them unread")],
+       [text("sender", lambda s: s.fake.email(), "Sender to match."), text("folder", lambda s: s.fake.word().capitalize(), "Destination folder."), flag("mark_read", "Mark matching mail as read.", " and mark them read")],
        ["Move all mail from {sender} into the {folder} folder{opt}.", "Create a filter: {sender} goes to {folder}{opt}.", "File messages from {sender} under {folder}{opt}.", "Route anything {sender} sends me to {folder}{opt}."]),
     fn("set_out_of_office", "email", "Turn on an out-of-office reply.",
        [text("start_date", Sampler.date, "First day away, YYYY-MM-DD."), text("end_date", Sampler.date, "Last day away, YYYY-MM-DD."), text("message", lambda s: s.fake.sentence(nb_words=6), "Reply text.", " saying \"{message}\"")],
@@ -141,7 +241,7 @@ LIBRARY: tuple[FunctionDef, ...] = (
        [text("flight_number", lambda s: f"{s.fake.random_uppercase_letter()}{s.fake.random_uppercase_letter()}{s.rng.randint(10, 9999)}", "Flight number."), text("passenger_name", _person, "Full name."), choice("seat_preference", ["window", "aisle", "middle"], "Seat preference.", " with a {seat_preference} seat")],
        ["Book {flight_number} for {passenger_name}{opt}.", "Reserve a seat on {flight_number} for {passenger_name}{opt}.", "Put {passenger_name} on flight {flight_number}{opt}.", "Get {passenger_name} a ticket on {flight_number}{opt}."]),
     fn("cancel_flight_booking", "flights", "Cancel a flight booking.",
-       [text("booking_reference", lambda s: s.fake.bothify("??####").upper(), "Booking reference."), flag("refund_to_card", "Refund to the card instead of a voucher.", " and refund it to my card", " and give me a voucher")],
+       [text("booking_reference", lambda s: s.fake.bothify("??####").upper(), "Booking reference."), flag("refund_to_card", "Refund to the card instead of a voucher.", " and refund it to my card")],
        ["Cancel booking {booking_reference}{opt}.", "Please cancel my flight reservation {booking_reference}{opt}.", "I can't make it: cancel {booking_reference}{opt}.", "Void reservation {booking_reference}{opt}."]),
     # --- hotels --------------------------------------------------------------------------------
     fn("search_hotels", "hotels", "Search hotels in a city.",
@@ -158,7 +258,7 @@ LIBRARY: tuple[FunctionDef, ...] = (
        ["Cancel hotel booking {confirmation_code}{opt}.", "Please cancel my stay {confirmation_code}{opt}.", "Call off reservation {confirmation_code}{opt}.", "I want to cancel room booking {confirmation_code}{opt}."]),
     # --- maps ----------------------------------------------------------------------------------
     fn("get_directions", "maps", "Directions between two places.",
-       [text("origin", lambda s: s.fake.street_address(), "Start address."), text("destination", lambda s: s.fake.street_address(), "End address."), choice("mode", ["driving", "walking", "cycling", "transit"], "Travel mode.", " by {mode}"), flag("avoid_tolls", "Avoid toll roads.", " avoiding tolls", " tolls are fine")],
+       [text("origin", lambda s: s.fake.street_address(), "Start address."), text("destination", lambda s: s.fake.street_address(), "End address."), choice("mode", ["driving", "walking", "cycling", "transit"], "Travel mode.", " by {mode}"), flag("avoid_tolls", "Avoid toll roads.", " avoiding tolls")],
        ["How do I get from {origin} to {destination}{opt}?", "Directions from {origin} to {destination}{opt}.", "Route me from {origin} to {destination}{opt}.", "Navigate from {origin} to {destination}{opt}."]),
     fn("find_nearby_places", "maps", "Places of a kind near a location.",
        [text("location", lambda s: s.fake.street_address(), "Address to search around."), choice("category", ["cafe", "pharmacy", "atm", "gas_station", "park", "museum", "supermarket"], "Kind of place."), integer("radius_m", 100, 5000, "Search radius in metres.", " within {radius_m} metres")],
@@ -210,13 +310,13 @@ LIBRARY: tuple[FunctionDef, ...] = (
        ["Convert {value} {from_unit} into {to_unit}.", "How many {to_unit} in {value} {from_unit}?", "{value} {from_unit} to {to_unit}?", "Give me {value} {from_unit} in {to_unit}."]),
     # --- music ---------------------------------------------------------------------------------
     fn("play_song", "music", "Play a song.",
-       [text("title", _song, "Song title."), text("artist", _person, "Artist.", " by {artist}"), flag("shuffle", "Shuffle afterwards.", " and shuffle after it", " and keep the queue order")],
+       [text("title", _song, "Song title."), text("artist", _person, "Artist.", " by {artist}"), flag("shuffle", "Shuffle afterwards.", " and shuffle after it")],
        ["Play '{title}'{opt}.", "Put on '{title}'{opt}.", "I want to hear '{title}'{opt}.", "Start '{title}'{opt}."]),
     fn("create_playlist", "music", "Create a playlist.",
-       [text("name", lambda s: f"{s.fake.word().capitalize()} {s.rng.choice(['Mix', 'Vibes', 'Hits', 'Session', 'Beats'])}", "Playlist name."), array("songs", _song, "Song titles."), flag("public", "Visible to others.", " and make it public", " and keep it private")],
+       [text("name", lambda s: f"{s.fake.word().capitalize()} {s.rng.choice(['Mix', 'Vibes', 'Hits', 'Session', 'Beats'])}", "Playlist name."), array("songs", _song, "Song titles."), flag("public", "Visible to others.", " and make it public")],
        ["Make a playlist called '{name}' with {songs}{opt}.", "Create '{name}' containing {songs}{opt}.", "New playlist '{name}': {songs}{opt}.", "Start a playlist named '{name}' and add {songs}{opt}."]),
     fn("get_artist_info", "music", "Facts about an artist.",
-       [text("artist", _person, "Artist name."), flag("include_discography", "Add the discography.", " including their discography", " without the discography")],
+       [text("artist", _person, "Artist name."), flag("include_discography", "Add the discography.", " including their discography")],
        ["Tell me about {artist}{opt}.", "Who is {artist}{opt}?", "Give me background on the musician {artist}{opt}.", "What should I know about {artist}{opt}?"]),
     fn("set_volume", "music", "Set the playback volume.",
        [integer("level", 0, 100, "Volume, 0 to 100."), choice("device", ["phone", "speaker", "headphones", "tv"], "Output device.", " on the {device}")],
@@ -226,10 +326,10 @@ LIBRARY: tuple[FunctionDef, ...] = (
        [text("room", lambda s: s.rng.choice(["living room", "bedroom", "kitchen", "office", "nursery", "basement", "attic"]) + f" {s.rng.randint(1, 3)}", "Room name."), number("temperature", 10, 30, "Target in degrees Celsius.", decimals=1), choice("mode", ["heat", "cool", "auto"], "Mode.", " in {mode} mode")],
        ["Set the {room} to {temperature} degrees{opt}.", "Make the {room} {temperature}°C{opt}.", "Thermostat in the {room}: {temperature}{opt}.", "I'd like the {room} at {temperature} degrees{opt}."]),
     fn("control_lights", "smart_home", "Switch or dim the lights in a room.",
-       [text("room", lambda s: s.rng.choice(["living room", "bedroom", "kitchen", "hallway", "garden", "garage"]) + f" {s.rng.randint(1, 4)}", "Room."), flag("on", "On or off.", " on", " off"), integer("brightness", 1, 100, "Brightness percent.", " at {brightness}% brightness")],
+       [text("room", lambda s: s.rng.choice(["living room", "bedroom", "kitchen", "hallway", "garden", "garage"]) + f" {s.rng.randint(1, 4)}", "Room."), state("on", "On or off.", " on", " off"), integer("brightness", 1, 100, "Brightness percent.", " at {brightness}% brightness")],
        ["Turn the {room} lights{opt}.", "Switch the lights in the {room}{opt}.", "Lights in the {room}{opt}, please.", "Set the {room} lighting{opt}."]),
     fn("lock_door", "smart_home", "Lock or unlock a door.",
-       [choice("door", ["front", "back", "garage", "patio", "side"], "Which door."), flag("locked", "Lock (true) or unlock (false).", " locked", " unlocked"), integer("auto_relock_minutes", 1, 120, "Relock after this many minutes.", ", relocking after {auto_relock_minutes} minutes")],
+       [choice("door", ["front", "back", "garage", "patio", "side"], "Which door."), state("locked", "Lock (true) or unlock (false).", " locked", " unlocked"), integer("auto_relock_minutes", 1, 120, "Relock after this many minutes.", ", relocking after {auto_relock_minutes} minutes")],
        ["Set the {door} door{opt}.", "I want the {door} door{opt}.", "Make sure the {door} door is{opt}.", "Keep the {door} door{opt}."]),
     fn("schedule_robot_vacuum", "smart_home", "Schedule the robot vacuum.",
        [array("rooms", lambda s: s.rng.choice(["kitchen", "hallway", "living room", "bedroom", "bathroom", "office"]), "Rooms to clean."), text("time", _time, "Start time, HH:MM."), choice("power", ["quiet", "standard", "max"], "Suction power.", " on {power} power")],
@@ -242,7 +342,7 @@ LIBRARY: tuple[FunctionDef, ...] = (
        [text("product_id", lambda s: s.fake.bothify("SKU-####-??").upper(), "Product id."), integer("quantity", 1, 20, "How many.")],
        ["Add {quantity} of {product_id} to my cart.", "Put {quantity} x {product_id} in the basket.", "I'll take {quantity} of item {product_id}.", "Cart: {product_id}, quantity {quantity}."]),
     fn("track_order", "shopping", "Where an order is.",
-       [text("order_id", lambda s: s.fake.bothify("ORD-########"), "Order number."), flag("notify_on_delivery", "Notify on delivery.", " and tell me when it arrives", " (no delivery notification)")],
+       [text("order_id", lambda s: s.fake.bothify("ORD-########"), "Order number."), flag("notify_on_delivery", "Notify on delivery.", " and tell me when it arrives")],
        ["Where is order {order_id}{opt}?", "Track {order_id}{opt}.", "Has {order_id} shipped yet{opt}?", "Status of my package {order_id}{opt}?"]),
     fn("apply_coupon", "shopping", "Apply a coupon code at checkout.",
        [text("code", lambda s: s.fake.bothify("????-##").upper(), "Coupon code."), text("cart_id", lambda s: s.fake.bothify("cart-######"), "Cart id.", " to {cart_id}")],
@@ -263,7 +363,8 @@ LIBRARY: tuple[FunctionDef, ...] = (
     # --- sports (held out) ----------------------------------------------------------------------
     fn("get_match_score", "sports", "Score of a match.",
        [text("home_team", _team, "Home team."), text("away_team", _team, "Away team."), text("date", Sampler.date, "Match date.", " on {date}")],
-       ["What was the score of {home_team} against {away_team}{opt}?", "How did {home_team} vs {away_team} end{opt}?", "Result of {home_team} - {away_team}{opt}?", "Who won, {home_team} or {away_team}{opt}?"]),
+       # every phrasing says who was at home: the order of mention alone does not
+       ["What was the score when {home_team} hosted {away_team}{opt}?", "How did {home_team}'s home game against {away_team} end{opt}?", "Result of {away_team} away at {home_team}{opt}?", "Who won {home_team} (home) versus {away_team} (away){opt}?"]),
     fn("get_league_standings", "sports", "League table.",
        [choice("league", ["premier_league", "la_liga", "serie_a", "bundesliga", "nba", "nfl"], "League."), integer("season", 2000, 2026, "Season start year.")],
        ["Show the {league} table for {season}.", "{league} standings in the {season} season?", "Who topped {league} in {season}?", "League positions for {league}, {season}."]),
@@ -272,19 +373,19 @@ LIBRARY: tuple[FunctionDef, ...] = (
        ["Stats for {player}{opt}.", "How is {player} performing{opt}?", "Give me {player}'s numbers{opt}.", "What are {player}'s figures{opt}?"]),
     fn("buy_match_tickets", "sports", "Buy tickets for a match.",
        [text("home_team", _team, "Home team."), text("away_team", _team, "Away team."), integer("quantity", 1, 8, "Tickets."), choice("section", ["north", "south", "east", "west", "vip"], "Stand.", " in the {section} stand")],
-       ["Buy {quantity} tickets for {home_team} v {away_team}{opt}.", "Get me {quantity} seats at {home_team} vs {away_team}{opt}.", "I need {quantity} tickets to see {home_team} play {away_team}{opt}.", "Book {quantity} places for {home_team} against {away_team}{opt}."]),
+       ["Buy {quantity} tickets for {home_team} at home to {away_team}{opt}.", "Get me {quantity} seats when {home_team} host {away_team}{opt}.", "I need {quantity} tickets to see {away_team} play away at {home_team}{opt}.", "Book {quantity} places for {home_team}'s home match against {away_team}{opt}."]),
     # --- recipes (held out) ---------------------------------------------------------------------
     fn("find_recipe", "recipes", "Find a recipe.",
-       [text("dish", _dish, "Dish."), integer("max_minutes", 10, 180, "Longest cooking time.", " ready in {max_minutes} minutes"), choice("diet", ["vegetarian", "vegan", "gluten_free", "none"], "Diet.", ", {diet}")],
+       [text("dish", _dish, "Dish."), integer("max_minutes", 10, 180, "Longest cooking time.", " ready in {max_minutes} minutes"), choice("diet", list(DIETS), "Diet.", ", {diet}")],
        ["Find a recipe for {dish}{opt}.", "How do I make {dish}{opt}?", "I want to cook {dish}{opt}.", "Recipe for {dish}{opt}, please."]),
     fn("scale_recipe", "recipes", "Scale a recipe to a number of servings.",
        [text("recipe_name", _dish, "Recipe."), integer("servings", 1, 24, "Servings wanted.")],
        ["Scale {recipe_name} to {servings} servings.", "Adjust {recipe_name} for {servings} people.", "I'm cooking {recipe_name} for {servings}; resize it.", "Make {recipe_name} serve {servings}."]),
     fn("get_nutrition_facts", "recipes", "Nutrition of a food.",
-       [text("food", lambda s: s.fake.word(), "Food."), number("grams", 10, 1000, "Portion in grams.", decimals=0)],
+       [text("food", lambda s: s.rng.choice(FOODS), "Food."), number("grams", 10, 1000, "Portion in grams.", decimals=0)],
        ["Nutrition facts for {grams} g of {food}?", "How many calories in {grams} grams of {food}?", "What's in {grams}g of {food}, nutritionally?", "Macros for {grams} grams of {food}."]),
     fn("create_shopping_list", "recipes", "Shopping list for recipes.",
-       [array("recipes", _dish, "Recipes to shop for."), flag("group_by_aisle", "Group by aisle.", ", grouped by aisle", ", in any order")],
+       [array("recipes", _dish, "Recipes to shop for."), flag("group_by_aisle", "Group by aisle.", ", grouped by aisle")],
        ["Make a shopping list for {recipes}{opt}.", "What do I need to buy for {recipes}{opt}?", "Ingredients list for {recipes}{opt}.", "Build my grocery list for {recipes}{opt}."]),
 )
 

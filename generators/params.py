@@ -3,7 +3,12 @@ to sample a realistic value (Faker) and how that value reads in a question.
 
 A required parameter appears in the phrasing template as ``{name}`` (``{name[sub]}`` for a
 field of a nested object). An optional one has a ``clause``, added at the template's ``{opt}``
-marker only when the parameter is set, so every argument value appears in the question.
+marker only when the parameter is set, so every argument value appears in the question. A
+required state (on or off, locked or unlocked) is a boolean whose clause is always said.
+
+A function's :class:`Rule`s say which drawn argument sets would make a degenerate request
+(converting a currency into itself, an end before its start): the generator draws again, and
+the audit (``generators/audit.py``) counts any that a frozen file still holds.
 """
 
 from __future__ import annotations
@@ -49,12 +54,29 @@ class Param:
     description: str
     clause: str | tuple[str, str] | None = None
     """None: required. A string: the optional clause (with ``{name}``). A (true, false) pair:
-    the clause of an optional boolean for each value."""
+    the clause of a boolean for each value."""
     children: tuple[Param, ...] = field(default=())
+    always: bool = False
+    """A boolean whose clause is always said: a required state (see :func:`state`)."""
+    held_out_clause: str | tuple[str, str] | None = None
+    """Another wording of the clause, used only in the benchmark: training never sees it."""
 
     @property
     def required(self) -> bool:
-        return self.clause is None
+        return self.clause is None or self.always
+
+    @property
+    def is_flag(self) -> bool:
+        return isinstance(self.clause, tuple)
+
+    def clause_for(self, value: Any, *, held_out: bool) -> str:
+        """The clause that says ``value`` (a flag's clause for its truth value), in the
+        benchmark's wording when ``held_out`` and the parameter has one."""
+        clause = self.held_out_clause if held_out and self.held_out_clause is not None else self.clause
+        if isinstance(clause, tuple):
+            return clause[0] if value else clause[1]
+        assert clause is not None, f"{self.name} is required and has no clause"
+        return clause.format_map({self.name: spoken(value)})
 
     def json_schema(self) -> dict[str, Any]:
         return {**self.schema, "description": self.description}
@@ -84,8 +106,15 @@ def number(name: str, low: float, high: float, description: str, clause: str | N
     return Param(name, {"type": "number", "minimum": low, "maximum": high}, draw, description, clause)
 
 
-def flag(name: str, description: str, if_true: str, if_false: str) -> Param:
-    return Param(name, {"type": "boolean"}, lambda s: s.rng.random() < 0.5, description, (if_true, if_false))
+def flag(name: str, description: str, if_true: str) -> Param:
+    """An optional boolean, set only to true: a false one means what leaving it out means, and
+    a question that says "not urgent" would have two right answers."""
+    return Param(name, {"type": "boolean"}, lambda s: True, description, (if_true, ""))
+
+
+def state(name: str, description: str, if_true: str, if_false: str) -> Param:
+    """A required boolean state, always said in the question (" on" / " off")."""
+    return Param(name, {"type": "boolean"}, lambda s: s.rng.random() < 0.5, description, (if_true, if_false), always=True)
 
 
 def array(name: str, item: Draw, description: str, clause: str | None = None, *, low: int = 1, high: int = 3, item_schema: dict[str, Any] | None = None) -> Param:
@@ -128,3 +157,61 @@ def spoken(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: spoken(v) for k, v in value.items()}
     return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules: argument sets that would make a degenerate request
+
+
+@dataclass(frozen=True, slots=True)
+class Distinct:
+    """Two arguments that must differ (a conversion into the same unit, a match against itself)."""
+
+    first: str
+    second: str
+    kind = "same value twice"
+
+    def violated(self, arguments: dict[str, Any]) -> bool:
+        return self.first in arguments and self.second in arguments and arguments[self.first] == arguments[self.second]
+
+
+@dataclass(frozen=True, slots=True)
+class Ordered:
+    """Two arguments in order (an end date not before its start date)."""
+
+    first: str
+    last: str
+    kind = "end before start"
+
+    def violated(self, arguments: dict[str, Any]) -> bool:
+        return self.first in arguments and self.last in arguments and arguments[self.last] < arguments[self.first]
+
+
+@dataclass(frozen=True, slots=True)
+class OnlyIf:
+    """An argument that makes sense only with a state (a brightness for lights that are on)."""
+
+    param: str
+    state: str
+    value: Any
+    kind = "setting without its state"
+
+    def violated(self, arguments: dict[str, Any]) -> bool:
+        return self.param in arguments and arguments.get(self.state) != self.value
+
+
+@dataclass(frozen=True, slots=True)
+class FreeOf:
+    """A free-text argument that must not contain words that contradict another argument
+    (a "vegan" dish with diet "vegetarian")."""
+
+    param: str
+    words: tuple[str, ...]
+    kind = "contradicting words"
+
+    def violated(self, arguments: dict[str, Any]) -> bool:
+        text = str(arguments.get(self.param, "")).lower()
+        return any(word in text for word in self.words)
+
+
+Rule = Distinct | Ordered | OnlyIf | FreeOf

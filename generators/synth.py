@@ -23,7 +23,7 @@ from fcbench.generators.params import Sampler, spoken
 
 from fcbench.errors import UserError
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "2.0.0"
 INSTRUCTION = "Generate a JSON response for a function call based on the user's question and the function call example."
 """The seed's instruction, kept verbatim."""
 
@@ -32,6 +32,14 @@ CATEGORY_SHARES: dict[str, float] = {"simple": 0.40, "multiple": 0.25, "parallel
 VALIDATION_SHARE = 0.05
 MAX_DRAWS = 50
 """Resampling bound when a drawn question repeats an earlier one."""
+EXAMPLE_SHARE = 0.5
+"""How often a record shows an example call. Its function is drawn among the offered ones
+independently of the answer, in every category alike: an example that named the answer's
+function would give function selection away, and one shown only where a call is due would tell
+irrelevance apart. Without one, the model must read the specs."""
+TRAINING_JOINERS = (" Also, ", " And then: ", " After that, ", " Plus: ")
+BENCHMARK_JOINERS = (" Then, ", " Next, ", " On top of that, ", " Additionally, ")
+"""How two requests are joined in a parallel question; the benchmark's are never trained on."""
 
 Format = Literal["default", "seed"]
 Pool = Literal["train", "benchmark"]
@@ -51,28 +59,33 @@ class Utterance:
     arguments: dict[str, Any]
 
 
-def realize(function: FunctionDef, phrasing: int, sampler: Sampler) -> Utterance:
-    """Draw arguments (each optional one set half of the time) and phrase the question so that
-    every value set appears in it."""
-    rng = sampler.rng
-    arguments: dict[str, Any] = {}
-    clauses: list[str] = []
-    for param in function.params:
-        if not param.required and rng.random() < 0.5:
-            continue
-        value = param.draw(sampler)
-        arguments[param.name] = value
-        if isinstance(param.clause, tuple):
-            clauses.append(param.clause[0] if value else param.clause[1])
-        elif param.clause is not None:
-            clauses.append(param.clause.format_map({param.name: spoken(value)}))
+def realize(function: FunctionDef, phrasing: int, sampler: Sampler, *, held_out_clauses: bool = False) -> Utterance:
+    """Draw arguments (each optional one set half of the time), again while they break one of
+    the function's rules, and phrase the question so that every value set appears in it; the
+    optional clauses in the benchmark's own wording when ``held_out_clauses``."""
     template = function.phrasings[phrasing]
-    if "{opt}" not in template:  # this phrasing cannot carry optional values
-        arguments = {p.name: arguments[p.name] for p in function.params if p.required}
-        clauses = []
+    for _ in range(MAX_DRAWS):
+        # a phrasing without {opt} cannot carry optional values
+        arguments = _draw_arguments(function, sampler, optional="{opt}" in template)
+        if not function.broken_rules(arguments):
+            break
+    else:
+        raise RuntimeError(f"{function.name}: no argument set within its rules in {MAX_DRAWS} draws")
+    clauses = [p.clause_for(arguments[p.name], held_out=held_out_clauses) for p in function.params if p.name in arguments and p.clause is not None]
     fields = {name: spoken(value) for name, value in arguments.items()}
     question = template.format_map({**fields, "opt": "".join(clauses)})
     return Utterance(question[0].upper() + question[1:], function, phrasing, arguments)
+
+
+def _draw_arguments(function: FunctionDef, sampler: Sampler, *, optional: bool) -> dict[str, Any]:
+    arguments: dict[str, Any] = {}
+    for param in function.params:
+        if not param.required and sampler.rng.random() < 0.5:
+            continue
+        value = param.draw(sampler)
+        if param.required or optional:
+            arguments[param.name] = value
+    return arguments
 
 
 def normalize_question(question: str) -> str:
@@ -97,6 +110,9 @@ class Parts:
     offerable: list[FunctionDef]
     """Functions that may be offered (targets and distractors)."""
     split_of: Callable[[FunctionDef], str] | None = None
+    joiners: tuple[str, ...] = TRAINING_JOINERS
+    held_out_clauses: bool = False
+    """Optional clauses in the benchmark's wording (never in training's)."""
 
     @classmethod
     def training(cls) -> Parts:
@@ -111,7 +127,7 @@ class Parts:
             questions = [(f, p) for f in LIBRARY if is_held_out(f) for p in range(len(f.phrasings))]
         else:
             questions = [(f, p) for f in LIBRARY if not is_held_out(f) for p in held_out_phrasings(f)]
-        return cls(questions, list(LIBRARY), lambda f: split)
+        return cls(questions, list(LIBRARY), lambda f: split, BENCHMARK_JOINERS, held_out_clauses=True)
 
 
 class RecordFactory:
@@ -138,7 +154,7 @@ class RecordFactory:
     def _utterance(self, exclude: Sequence[FunctionDef] = ()) -> Utterance:
         choices = [q for q in self.parts.questions if q[0] not in exclude]
         function, phrasing = self.sampler.rng.choice(choices)
-        return realize(function, phrasing, self.sampler)
+        return realize(function, phrasing, self.sampler, held_out_clauses=self.parts.held_out_clauses)
 
     def _distractors(self, targets: Sequence[FunctionDef], k: int, *, other_domains: bool = False) -> list[FunctionDef]:
         """``k`` other functions, half from the targets' domains when allowed (harder to tell apart)."""
@@ -166,15 +182,19 @@ class RecordFactory:
         # offer only one function), else two different functions.
         if self.fmt == "seed" or rng.random() < 0.5:
             phrasings = [p for f, p in self.parts.questions if f is first.function]
-            second = realize(first.function, rng.choice(phrasings), self.sampler)
+            target = first.function.params[0].name
             for _ in range(MAX_DRAWS):
-                # The seed's form infers one spec from the example: both calls need its keys.
-                if call_json(first) != call_json(second) and (self.fmt != "seed" or second.arguments.keys() == first.arguments.keys()):
+                second = realize(first.function, rng.choice(phrasings), self.sampler, held_out_clauses=self.parts.held_out_clauses)
+                # Another target, so the second call does not undo the first (the same lights
+                # switched on, then off); the seed's form infers one spec from the example, so
+                # both calls need its keys.
+                if second.arguments.get(target) != first.arguments.get(target) and (self.fmt != "seed" or second.arguments.keys() == first.arguments.keys()):
                     break
-                second = realize(first.function, rng.choice(phrasings), self.sampler)
+            else:
+                raise RuntimeError(f"could not draw a second call of {first.function.name} with another {target}")
         else:
             second = self._utterance(exclude=[first.function])
-        joiner = rng.choice([" Also, ", " And then: ", " After that, ", " Plus: "])
+        joiner = rng.choice(self.parts.joiners)
         question = first.question + joiner + _lower_first(second.question)
         targets = list(dict.fromkeys([first.function, second.function]))
         offered = targets + self._distractors(targets, rng.randint(0, 2))
@@ -192,18 +212,17 @@ class RecordFactory:
         if self.guard_training:
             _refuse_held_out(offered, used)
         rng.shuffle(offered)
-        targets = [u.function for u in used] if category != "irrelevance" else []
-        shown = targets[0] if targets else offered[0]
-        # In the seed's form the spec is inferred from the example: it must set the answer's keys.
-        keys = used[0].arguments.keys() if self.fmt == "seed" and targets else None
-        example = _example_call(shown, self.sampler, avoid=output, keys=keys)
         inp: dict[str, Any] = {"user_question": question}
         if self.fmt == "seed":
-            # The seed's form: only the example's function, nothing else offered.
-            inp["function_call_example"] = example
+            # The seed's form: only the example's function, nothing else offered, so the spec is
+            # inferred from the example: it is the answer's function and sets the answer's keys.
+            targets = [u.function for u in used] if category != "irrelevance" else []
+            keys = used[0].arguments.keys() if targets else None
+            inp["function_call_example"] = _example_call(targets[0] if targets else offered[0], self.sampler, avoid=output, keys=keys)
         else:
             inp["functions"] = [f.spec() for f in offered]
-            inp["function_call_example"] = example
+            if rng.random() < EXAMPLE_SHARE:
+                inp["function_call_example"] = _example_call(rng.choice(offered), self.sampler, avoid=output)
         meta: dict[str, Any] = {"category": category, "domain": used[0].function.domain, "functions": [u.function.name for u in used], "phrasings": [u.phrasing for u in used]}
         if self.parts.split_of is not None:
             meta["split"] = self.parts.split_of(used[0].function)

@@ -74,11 +74,36 @@ def test_generated_records_are_valid_and_proportioned(small_data):
     assert manifest["diversity"]["unique_question_ratio"] >= 0.99
 
 
-def test_examples_differ_from_answers(small_data):
+def test_examples_differ_from_answers_and_are_shown_in_about_half_the_records(small_data):
     out, _ = small_data
-    for line in (out / "train.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        assert record["input"]["function_call_example"] != record["output"].get("function_call")
+    rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    shown = [r for r in rows if "function_call_example" in r["input"]]
+    assert all(r["input"]["function_call_example"] != r["output"].get("function_call") for r in shown)
+    assert 0.4 < len(shown) / len(rows) < 0.6  # EXAMPLE_SHARE, 380 records
+
+
+def test_a_required_state_is_said_in_every_phrasing_and_false_flags_are_never_set():
+    for function in LIBRARY:
+        if any(p.always for p in function.params):
+            assert all("{opt}" in phrasing for phrasing in function.phrasings), function.name
+    factory = RecordFactory(Parts.training(), Sampler.seeded(3), "default", guard_training=True)
+    records = [factory.make("simple", f"r{i}") for i in range(300)]
+    names = {f.name: f for f in LIBRARY}
+    for record in records:
+        call = record["output"]["function_call"]
+        for param in names[call["name"]].params:
+            if param.is_flag and not param.always:
+                assert call["arguments"].get(param.name, True) is True
+
+
+def test_a_repeated_function_in_a_parallel_answer_gets_another_target():
+    factory = RecordFactory(Parts.training(), Sampler.seeded(5), "default", guard_training=True)
+    names = {f.name: f for f in LIBRARY}
+    for i in range(200):
+        first, second = factory.make("parallel", f"p{i}")["output"]["function_calls"]
+        if first["name"] == second["name"]:
+            target = names[first["name"]].params[0].name
+            assert first["arguments"].get(target) != second["arguments"].get(target)
 
 
 def test_no_held_out_function_or_phrasing_reaches_training(small_data):

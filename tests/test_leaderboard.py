@@ -130,7 +130,8 @@ def test_an_evaluation_is_stored_with_its_metrics_and_every_item(tmp_path: Path)
         first_wrong_simple = next(r for r in _records(10)[4:] if r.category == "simple")
         wrong = items[first_wrong_simple.id]
         assert wrong.verdict == "name:hallucinated" and "no_such_function" in wrong.output
-        assert wrong.explained("ast_match") == ("name:hallucinated", ["'no_such_function' is not an offered function (offered: delete_event)"])
+        offered = ", ".join(sorted(spec["name"] for spec in first_wrong_simple.functions))
+        assert wrong.explained("ast_match") == ("name:hallucinated", [f"'no_such_function' is not an offered function (offered: {offered})"])
     assert "tiny, 0-shot, fcbench-chat-v1, git 01234567" in ev.provenance()
 
 
