@@ -10,9 +10,12 @@ A predicted call matches an expected one when:
 - the names are equal;
 - every required parameter of the function's schema is present;
 - no parameter outside the function's schema or the expected call's acceptable values is set;
-- each value is among the acceptable values. Strings are compared after BFCL-like
-  normalisation (case, whitespace and punctuation ignored). A number equals a number of the same
-  value, so an integer is accepted where a float is expected, also inside lists; a float is
+- each value is among the acceptable values. Strings are compared after BFCL's normalisation
+  (lower case, without space and ``,./-_*^``; every other character counts), at the depths BFCL
+  applies it: the value itself, list elements, object values and the values of objects in a
+  list; deeper strings must be equal as they are. A number equals a number of the same value,
+  compared exactly (no float round trip), so an integer is accepted where a float is expected,
+  also inside lists (BFCL refuses it there: one of the differences in docs/bfcl.md); a float is
   refused where the schema says integer. Booleans are never numbers. Lists match element by
   element, in order;
 - an acceptable parameter left out has ``""`` among its acceptable values.
@@ -25,8 +28,7 @@ output that does not parse is never a correct abstention (unlike BFCL's own runn
 from __future__ import annotations
 
 import re
-import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +39,8 @@ from fcbench.benchmark.verdict import CheckResult, ErrorType, answer_shape_verdi
 OMITTED = ""
 """In an acceptable-values list: the parameter may be left out."""
 
-_IGNORED = re.compile(f"[\\s{re.escape(string.punctuation)}]")
+_BFCL_IGNORED = re.compile(r"[ ,./\-_*^]")
+"""What BFCL's ``standardize_string`` removes before comparing strings: space and ``,./-_*^``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,38 +59,67 @@ def acceptable_calls(record: Record) -> list[AcceptableCall]:
 
 
 def _as_acceptable(value: Any) -> Any:
-    """A gold value in the acceptable-values form: objects map each key to a one-value list."""
+    """A gold value in BFCL's possible-answer form: an object maps each key to a one-value
+    list (also as a list element: a list of objects); anything inside that is a plain value."""
     if isinstance(value, dict):
-        return {key: [_as_acceptable(v)] for key, v in value.items()}
+        return {key: [v] for key, v in value.items()}
     if isinstance(value, list):
-        return [_as_acceptable(v) for v in value]
+        return [{key: [v] for key, v in item.items()} if isinstance(item, dict) else item for item in value]
     return value
 
 
 def normalise(text: str) -> str:
-    """BFCL-like string normalisation: lower case, no whitespace, no punctuation."""
-    return _IGNORED.sub("", text.lower())
+    """BFCL's string normalisation: lower case, without space and ``,./-_*^`` (so "3x + 2" is
+    not "3x - 2" and "07:00" is not "0700"), single quotes read as double ones."""
+    return _BFCL_IGNORED.sub("", text).lower().replace("'", '"')
 
 
 def value_matches(value: Any, acceptable: Any, schema: Mapping[str, Any] | None = None) -> bool:
-    """Whether ``value`` equals one acceptable value (see the module docstring)."""
-    schema = schema or {}
+    """Whether a parameter's value equals one acceptable value (see the module docstring).
+    Strings are normalised at the depths BFCL normalises them: the value itself, a list's
+    elements, an object's values and the values of objects in a list; deeper, equal as they are."""
+    schema = schema if isinstance(schema, Mapping) else {}
+    if isinstance(acceptable, dict):
+        return isinstance(value, dict) and _object_problem(value, acceptable, schema.get("properties") or {}, _element_matches) is None
+    if isinstance(acceptable, list):
+        items = schema.get("items") if isinstance(schema.get("items"), Mapping) else {}
+        return isinstance(value, list) and len(value) == len(acceptable) and all(_element_matches(v, a, items) for v, a in zip(value, acceptable))
+    return _scalar_matches(value, acceptable, schema)
+
+
+def _element_matches(value: Any, acceptable: Any, schema: Mapping[str, Any]) -> bool:
+    """One level inside a parameter: a list element, or an object's value."""
+    schema = schema if isinstance(schema, Mapping) else {}
+    if isinstance(acceptable, dict):  # an object in a list: its values are compared like an object's
+        return isinstance(value, dict) and _object_problem(value, acceptable, schema.get("properties") or {}, _exactly_equal) is None
+    if isinstance(acceptable, list):
+        return _exactly_equal(value, acceptable, schema)
+    return _scalar_matches(value, acceptable, schema)
+
+
+def _scalar_matches(value: Any, acceptable: Any, schema: Mapping[str, Any]) -> bool:
+    if isinstance(acceptable, str):
+        return isinstance(value, str) and normalise(value) == normalise(acceptable)
+    return _exactly_equal(value, acceptable, schema)
+
+
+def _exactly_equal(value: Any, acceptable: Any, schema: Mapping[str, Any] | None = None) -> bool:
+    """Equal as JSON values, strings as they are. Numbers compare by value, exactly: Python
+    compares an int with a float without rounding either and never raises, so a 400-digit
+    integer is simply unequal to 1e308. An int is accepted for a float, a float never for an
+    integer; booleans are never numbers."""
+    schema = schema if isinstance(schema, Mapping) else {}
     if isinstance(acceptable, bool) or isinstance(value, bool):
         return isinstance(acceptable, bool) and isinstance(value, bool) and value == acceptable
     if isinstance(acceptable, (int, float)):
-        if not isinstance(value, (int, float)):
+        if not isinstance(value, (int, float)) or (schema.get("type") == "integer" and isinstance(value, float)):
             return False
-        if schema.get("type") == "integer" and isinstance(value, float):
-            return False
-        return float(value) == float(acceptable)
-    if isinstance(acceptable, str):
-        return isinstance(value, str) and normalise(value) == normalise(acceptable)
+        return value == acceptable
     if isinstance(acceptable, list):
-        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
-        return isinstance(value, list) and len(value) == len(acceptable) and all(value_matches(v, a, items) for v, a in zip(value, acceptable))
+        return isinstance(value, list) and len(value) == len(acceptable) and all(_exactly_equal(v, a) for v, a in zip(value, acceptable))
     if isinstance(acceptable, dict):
-        return isinstance(value, dict) and _object_problem(value, acceptable, schema.get("properties") or {}) is None
-    return value is None and acceptable is None
+        return isinstance(value, dict) and value.keys() == acceptable.keys() and all(_exactly_equal(value[k], a) for k, a in acceptable.items())
+    return type(value) is type(acceptable) and value == acceptable
 
 
 def options_of(acceptable: Any) -> list[Any]:
@@ -96,13 +128,17 @@ def options_of(acceptable: Any) -> list[Any]:
     return acceptable if isinstance(acceptable, list) else [acceptable]
 
 
-def _object_problem(value: Mapping[str, Any], acceptable: Mapping[str, Any], properties: Mapping[str, Any]) -> tuple[ErrorType, str] | None:
-    """The first way an arguments object (or a nested object) misses its acceptable values."""
+Matcher = Callable[[Any, Any, Mapping[str, Any]], bool]
+
+
+def _object_problem(value: Mapping[str, Any], acceptable: Mapping[str, Any], properties: Mapping[str, Any], matches: Matcher) -> tuple[ErrorType, str] | None:
+    """The first way an arguments object (or an object inside one) misses its acceptable
+    values, each value compared by ``matches``."""
     for key, given in value.items():
         if key not in acceptable:
             return ErrorType.ARGS_UNEXPECTED, f"{key!r} is not among the acceptable parameters"
         prop = properties.get(key) if isinstance(properties.get(key), dict) else {}
-        if not any(value_matches(given, option, prop) for option in options_of(acceptable[key])):
+        if not any(matches(given, option, prop) for option in options_of(acceptable[key])):
             shown = [option for option in options_of(acceptable[key]) if option != OMITTED]
             return ErrorType.ARGS_VALUE, f"{key}: {given!r} is not acceptable (acceptable: {shown!r})"
     for key, options in acceptable.items():
@@ -123,7 +159,7 @@ def call_verdict(call: Call, expected: AcceptableCall, spec: Mapping[str, Any] |
     for key in call.arguments:
         if spec is not None and key not in properties:
             return CheckResult.fail(ErrorType.ARGS_UNEXPECTED, f"{call.name}: {key!r} is not a parameter of the function")
-    problem = _object_problem(call.arguments, expected.arguments, properties)
+    problem = _object_problem(call.arguments, expected.arguments, properties, value_matches)
     if problem is not None:
         return CheckResult.fail(problem[0], f"{call.name}: {problem[1]}")
     return CheckResult.ok()

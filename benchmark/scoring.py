@@ -22,7 +22,8 @@ from fcbench.benchmark.record import RECORD_FORMAT_VERSION, Record, gold_problem
 
 SCORING_VERSION = 2
 """Bumped whenever a metric or verdict rule changes, so old and new scores are not mixed.
-2: one verdict ladder for exact and ast verdicts (the call count before unknown names)."""
+2: one verdict ladder for exact and ast verdicts (the call count before unknown names);
+ast_match compares strings by BFCL's rule and numbers exactly; benchmark v2."""
 
 
 @dataclass(slots=True)

@@ -79,6 +79,17 @@ def _import_bfcl() -> object:
     return import_bfcl(out_dir=bfcl_dir())
 
 
+def _imported_bfcl(version: str | None) -> FrozenBenchmark:
+    """The imported BFCL items, if this fcbench's converter made them (else missing: a current
+    import is made in their place; results on the old one keep their own version)."""
+    from fcbench.generators.bfcl import CONVERTER_VERSION
+
+    frozen = imported_benchmark(bfcl_dir(), version)
+    if version is None and not frozen.version.endswith(f"+c{CONVERTER_VERSION}"):
+        raise BenchmarkMissing(f"{bfcl_dir()} was imported by another fcbench (version {frozen.version}): import it again")
+    return frozen
+
+
 FCBENCH = Suite(
     name="fcbench", group="fcbench", task_prefix="fcbench_", primary_metric="exact_match",
     locate=committed_benchmark, subtask_of=lambda record: record.category, splits=("seen_function", "unseen_function"),
@@ -87,7 +98,7 @@ BFCL = Suite(
     name="bfcl-v4", group="fcbench_bfcl", task_prefix="bfcl_",
     # BFCL's own measure is its lenient AST match; exact match is reported beside it
     primary_metric="ast_match",
-    locate=lambda version: imported_benchmark(bfcl_dir(), version), subtask_of=lambda record: record.meta.get("bfcl_category"),
+    locate=_imported_bfcl, subtask_of=lambda record: record.meta.get("bfcl_category"),
     make=_import_bfcl, folder="bfcl-v4",
 )
 SUITES: dict[str, Suite] = {suite.name: suite for suite in (FCBENCH, BFCL)}

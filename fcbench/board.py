@@ -19,8 +19,8 @@ from rich.text import Text
 from fcbench.benchmark.groups import Group
 from fcbench.benchmark.metrics import METRICS, Estimate
 from fcbench.benchmark.suites import DEFAULT_SUITE, suite_named
-from fcbench.leaderboard.compare import GATED_METRICS, Comparison, Ranked, paired_comparison, ranked_evaluations, regressions
-from fcbench.leaderboard.stats import PairedDifference, format_p, verdict_text
+from fcbench.leaderboard.compare import GATED_METRICS, Comparison, Ranked, gated_differences, paired_comparison, ranked_evaluations, regressions
+from fcbench.leaderboard.stats import PairedDifference, format_p, format_ps, verdict_text
 from fcbench.leaderboard.store import DEFAULT_DB, opened, record_results
 from fcbench.paths import REPORT_DIR
 
@@ -86,14 +86,18 @@ def leaderboard(
 
 def comparison_table(c: Comparison) -> Table:
     a, b = c.a.candidate, c.b.candidate
-    table = Table(title=f"B − A: A = {a} (#{c.a.id}), B = {b} (#{c.b.id}), {c.shared} shared items", caption="points; 95 % CI from a paired bootstrap; p: exact McNemar (0/1 metrics) or paired permutation (arg_f1)", caption_justify="left")
-    for column in ("metric", "group", "n", "A", "B", "B − A", "95 % CI", "p", "won/lost"):
+    table = Table(title=f"B − A: A = {a} (#{c.a.id}), B = {b} (#{c.b.id}), {c.shared} shared items",
+                  caption=("points; 95 % CI from a paired bootstrap; p: exact McNemar (0/1 metrics) or paired permutation (arg_f1); "
+                           f"Holm: p adjusted over all {len(c.differences)} tests; MDD: the smallest difference detectable at α = 0.05 with 80 % power"),
+                  caption_justify="left")
+    for column in ("metric", "group", "n", "A", "B", "B − A", "95 % CI", "p", "Holm", "MDD", "won/lost"):
         table.add_column(column, justify="left" if column in ("metric", "group") else "right")
     for d in c.differences:
         style = ("green" if d.difference > 0 else "red") if d.significant() else None
         table.add_row(
             d.metric, d.group, str(d.n), f"{100 * d.a_mean:.1f}", f"{100 * d.b_mean:.1f}", Text(f"{100 * d.difference:+.1f}", style=style or ""),
-            f"[{100 * d.low:.1f}, {100 * d.high:.1f}]", format_p(d.p_value), f"{d.wins}/{d.losses}" if d.wins is not None else "",
+            f"[{100 * d.low:.1f}, {100 * d.high:.1f}]", format_p(d.p_value).removeprefix("p "), format_p(d.decisive_p).removeprefix("p "),
+            f"{100 * d.detectable():.1f}", f"{d.wins}/{d.losses}" if d.wins is not None else "",
         )
     return table
 
@@ -141,6 +145,10 @@ def check(
     _warn_unshared(comparison)
     ev_a, ev_b = comparison.a, comparison.b
     regressed = regressions(comparison, gated, max_drop, alpha)
+    tested = gated_differences(comparison, gated)
+    detectable = ", ".join(f"{d.metric} {100 * d.detectable(alpha):.1f}" for d in tested if d.group == "overall")
+    console.print(f"{len(tested)} tests (gated metrics overall and per group), Holm-corrected at α = {alpha}; with {comparison.shared} items the smallest "
+                  f"overall drop this check can detect (80 % power) is, in points: {detectable}", highlight=False, soft_wrap=True)
     if not regressed:
         console.print(f"[green]pass[/]: {ev_b.candidate} is not significantly worse than {ev_a.candidate} by more than {100 * max_drop:.1f} points on {', '.join(gated)} ({comparison.shared} items)")
         return
@@ -151,7 +159,7 @@ def check(
 
 
 def _regression_line(d: PairedDifference) -> str:
-    return f"{d.metric} on {d.group} ({d.n} items): {100 * d.a_mean:.1f} -> {100 * d.b_mean:.1f}, {100 * d.difference:+.1f} points, 95 % CI [{100 * d.low:.1f}, {100 * d.high:.1f}], {format_p(d.p_value)}"
+    return f"{d.metric} on {d.group} ({d.n} items): {100 * d.a_mean:.1f} -> {100 * d.b_mean:.1f}, {100 * d.difference:+.1f} points, 95 % CI [{100 * d.low:.1f}, {100 * d.high:.1f}], {format_ps(d)}"
 
 
 def report(

@@ -439,7 +439,8 @@ def bench(
         for comparison in summary.gains:
             d = comparison.overall(metric)
             if d is not None:
-                console.print(f"  against {comparison.a.candidate}: " + verdict_text(d, comparison.a.candidate, best.evaluation.candidate), highlight=False, soft_wrap=True)
+                console.print(f"  against {comparison.a.candidate}: " + verdict_text(d, comparison.a.candidate, best.evaluation.candidate)
+                              + f"; with {d.n} items only differences of {100 * d.detectable():.1f} points or more are detectable (80 % power)", highlight=False, soft_wrap=True)
     steps = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in outcome.seconds.items())
     console.print(f"trained {outcome.trained or 'nothing'}, evaluated {len(outcome.evaluated)} candidate(s), {len(outcome.skipped)} already done; "
                   f"{time.perf_counter() - started:.0f} s in all ({steps})")

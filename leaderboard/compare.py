@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from fcbench.benchmark.groups import groups_in
 from fcbench.benchmark.metrics import BINARY_METRICS, METRICS, Estimate
 from fcbench.benchmark.results import Versions
-from fcbench.leaderboard.stats import PairedDifference, paired_difference
+from fcbench.leaderboard.stats import PairedDifference, holm_adjusted, paired_difference
 from fcbench.leaderboard.store import Evaluation, evaluations, item_results, latest_per_candidate, metric_estimates, resolve
 
 from fcbench.errors import CannotAnswer, UserError
@@ -117,6 +117,7 @@ def compare(conn: sqlite3.Connection, a: Evaluation, b: Evaluation, metrics: Seq
             comparison.differences.append(paired_difference(
                 metric, group.key, [items_a[i].metrics[metric] for i in ids], [items_b[i].metrics[metric] for i in ids], binary=metric in BINARY_METRICS,
             ))
+    comparison.differences = holm_adjusted(comparison.differences)
     return comparison
 
 
@@ -130,7 +131,13 @@ def paired_comparison(conn: sqlite3.Connection, a: str, b: str, benchmark: str |
     return comparison
 
 
+def gated_differences(comparison: Comparison, gated: Sequence[str] = GATED_METRICS) -> list[PairedDifference]:
+    """The differences the gate tests (the gated metrics, overall and in every category and
+    split), their p-values Holm-adjusted over exactly this family."""
+    return holm_adjusted([d for d in comparison.differences if d.metric in gated])
+
+
 def regressions(comparison: Comparison, gated: Sequence[str] = GATED_METRICS, max_drop: float = 0.01, alpha: float = 0.05) -> list[PairedDifference]:
     """Where B is worse than A by more than ``max_drop`` (a fraction: 0.01 = one point) and the
-    paired test says the drop is real (p < alpha); overall and in every category and split."""
-    return [d for d in comparison.differences if d.metric in gated and d.difference < -max_drop and d.significant(alpha)]
+    paired test says the drop is real: Holm-adjusted p < alpha over every gated test."""
+    return [d for d in gated_differences(comparison, gated) if d.difference < -max_drop and d.significant(alpha)]

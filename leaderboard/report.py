@@ -24,7 +24,8 @@ from fcbench.benchmark.groups import Group  # noqa: E402
 from fcbench.benchmark.metrics import METRICS, Estimate  # noqa: E402
 from fcbench.benchmark.record import read_records  # noqa: E402
 from fcbench.benchmark.suites import find_frozen  # noqa: E402
-from fcbench.leaderboard.compare import Ranked, ranked_evaluations  # noqa: E402
+from fcbench.leaderboard.compare import Ranked, compare, ranked_evaluations  # noqa: E402
+from fcbench.leaderboard.stats import PairedDifference, format_p, holm_adjusted  # noqa: E402
 from fcbench.leaderboard.store import Evaluation, ItemResult, item_results  # noqa: E402
 from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: E402
 
@@ -47,6 +48,23 @@ class Failure:
     question: str
     gold: str
     output: str
+
+
+@dataclass(frozen=True, slots=True)
+class Gain:
+    """The best candidate against another, paired, on the ranking metric overall."""
+
+    best: str
+    other: str
+    difference: PairedDifference
+
+
+def gains_of(conn: sqlite3.Connection, ranked: Sequence[Ranked], metric: str) -> list[Gain]:
+    """The best candidate against every other, their p-values Holm-adjusted over all of them."""
+    best = ranked[0].evaluation
+    pairs = [(r.evaluation, compare(conn, r.evaluation, best, metrics=(metric,), across_versions=True).overall(metric)) for r in ranked[1:]]
+    found = [(ev, d) for ev, d in pairs if d is not None]
+    return [Gain(best.candidate, ev.candidate, d) for (ev, _), d in zip(found, holm_adjusted([d for _, d in found]))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +92,8 @@ def report_from_db(conn: sqlite3.Connection, out_dir: Path, benchmark: str, metr
     if browsed is None:
         raise CannotAnswer(f"{candidate!r} is not on the {benchmark} leaderboard; candidates: {', '.join(r.evaluation.candidate for r in ranked)}")
     failures = failures_of(item_results(conn, browsed.id), questions_of(browsed), metric)
-    return write_report(ranked, out_dir, metric=metric, failures_candidate=browsed.candidate, failures=failures, title=f"fcbench report: {benchmark}")
+    return write_report(ranked, out_dir, metric=metric, failures_candidate=browsed.candidate, failures=failures, title=f"fcbench report: {benchmark}",
+                        gains=gains_of(conn, ranked, metric))
 
 
 def questions_of(ev: Evaluation) -> dict[str, tuple[str, str]]:
@@ -86,7 +105,8 @@ def questions_of(ev: Evaluation) -> dict[str, tuple[str, str]]:
     return {r.id: (r.question, json.dumps(r.raw.get("output"), ensure_ascii=False)) for r in records}
 
 
-def write_report(ranked: Sequence[Ranked], out_dir: Path, *, metric: str, failures_candidate: str | None, failures: Sequence[Failure], title: str) -> Report:
+def write_report(ranked: Sequence[Ranked], out_dir: Path, *, metric: str, failures_candidate: str | None, failures: Sequence[Failure], title: str,
+                 gains: Sequence[Gain] = ()) -> Report:
     """Write ``index.html`` and ``charts/*.png`` under ``out_dir``."""
     charts_dir = out_dir / "charts"
     charts_dir.mkdir(parents=True, exist_ok=True)
@@ -111,10 +131,21 @@ def write_report(ranked: Sequence[Ranked], out_dir: Path, *, metric: str, failur
         charts=[(caption, path.relative_to(out_dir).as_posix()) for caption, path in charts],
         failures_candidate=failures_candidate, failures=failures,
         verdicts=sorted({f.verdict for f in failures}), categories=sorted({f.category for f in failures}),
+        gains=[_gain_row(g) for g in gains],
     )
     page = out_dir / "index.html"
     page.write_text(html, encoding="utf-8")
     return Report(page, [path for _, path in charts], len(failures))
+
+
+def _gain_row(gain: Gain) -> dict[str, Any]:
+    d = gain.difference
+    return {
+        "best": gain.best, "other": gain.other, "n": d.n,
+        "difference": f"{100 * d.difference:+.1f}", "ci": f"[{100 * d.low:.1f}, {100 * d.high:.1f}]",
+        "p": format_p(d.p_value), "holm": format_p(d.decisive_p), "significant": d.significant(),
+        "mdd": f"{100 * d.detectable():.1f}", "won_lost": f"{d.wins}/{d.losses}" if d.wins is not None else "",
+    }
 
 
 def _groups(ranked: Sequence[Ranked], *, splits: bool) -> list[str]:

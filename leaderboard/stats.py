@@ -11,11 +11,19 @@ Paired tests use that, and are far more sensitive than comparing two confidence 
   at least this uneven is from a fair coin (a two-sided binomial test). For a graded metric
   (arg_f1), a paired permutation test: swap A's and B's score on random items.
 
+A comparison tests many differences at once (every metric, overall and per group), so each
+p-value is also adjusted with Holm's step-down method over the family a command tests
+(statsmodels): a verdict of "significant" keeps the chance of any false alarm in the family
+below alpha. And with few items only large differences can be seen at all: the minimum
+detectable difference is the smallest true difference a two-sided paired test finds with 80 %
+power at the given number of items and the observed spread of the paired differences.
+
 Seeds are fixed, so the same two evaluations always give the same numbers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +32,8 @@ import numpy as np
 
 RESAMPLES = 10_000
 SEED = 0
+POWER = 0.8
+"""The power at which the minimum detectable difference is stated."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +111,54 @@ class PairedDifference:
     """``mcnemar`` (0/1 metrics) or ``permutation`` (graded ones)."""
     wins: int | None = None
     losses: int | None = None
+    sd: float = 0.0
+    """Standard deviation of the per-item differences B − A."""
+    adjusted_p: float | None = None
+    """The p-value after Holm's correction over the family it was tested in (None: not adjusted)."""
 
     @property
     def difference(self) -> float:
         return self.b_mean - self.a_mean
 
+    @property
+    def decisive_p(self) -> float:
+        """What significance is judged on: the adjusted p-value where there is one."""
+        return self.p_value if self.adjusted_p is None else self.adjusted_p
+
     def significant(self, alpha: float = 0.05) -> bool:
-        return self.p_value < alpha
+        """``decisive_p`` below ``alpha``; alpha 1 asks for no significance at all (an adjusted
+        p-value can be 1 exactly)."""
+        return alpha >= 1 or self.decisive_p < alpha
+
+    def detectable(self, alpha: float = 0.05, power: float = POWER) -> float:
+        """The minimum detectable difference at this many items (see the module docstring)."""
+        return minimum_detectable_difference(self.n, self.sd, alpha, power)
+
+
+def minimum_detectable_difference(n: int, sd: float, alpha: float = 0.05, power: float = POWER) -> float:
+    """Smallest true mean difference a two-sided paired t-test over ``n`` items detects with
+    ``power`` at level ``alpha``, given the spread ``sd`` of the per-item differences. With no
+    spread observed (no item differs), the spread of a single differing item is assumed: a
+    difference of zero is never reported as detectable. NaN below two items."""
+    if n < 2:
+        return math.nan
+    if not 0 < alpha < 1:  # every difference passes at alpha 1, none at 0
+        return 0.0 if alpha >= 1 else math.inf
+    from statsmodels.stats.power import TTestPower
+
+    spread = sd if sd > 0 else math.sqrt(1 / n)  # the sd of n differences of which one is 1
+    effect = TTestPower().solve_power(effect_size=None, nobs=n, alpha=alpha, power=power, alternative="two-sided")
+    return float(effect * spread)
+
+
+def holm_adjusted(differences: Sequence[PairedDifference]) -> list[PairedDifference]:
+    """The same differences with Holm-adjusted p-values over all of them as one family."""
+    if not differences:
+        return []
+    from statsmodels.stats.multitest import multipletests
+
+    adjusted = multipletests([d.p_value for d in differences], method="holm")[1]
+    return [dataclasses.replace(d, adjusted_p=float(p)) for d, p in zip(differences, adjusted)]
 
 
 def paired_difference(metric: str, group: str, a: Sequence[float], b: Sequence[float], *, binary: bool) -> PairedDifference:
@@ -117,16 +168,23 @@ def paired_difference(metric: str, group: str, a: Sequence[float], b: Sequence[f
     a_mean = float(np.mean(a)) if n else math.nan
     b_mean = float(np.mean(b)) if n else math.nan
     low, high = paired_bootstrap_ci(a, b)
+    sd = float(np.std(np.asarray(b, dtype=float) - np.asarray(a, dtype=float), ddof=1)) if n > 1 else 0.0
     if binary:
         test = mcnemar_exact(a, b)
-        return PairedDifference(metric, group, n, a_mean, b_mean, low, high, test.p_value, "mcnemar", test.wins, test.losses)
-    return PairedDifference(metric, group, n, a_mean, b_mean, low, high, paired_permutation_p(a, b), "permutation")
+        return PairedDifference(metric, group, n, a_mean, b_mean, low, high, test.p_value, "mcnemar", test.wins, test.losses, sd)
+    return PairedDifference(metric, group, n, a_mean, b_mean, low, high, paired_permutation_p(a, b), "permutation", sd=sd)
 
 
 def format_p(p: float) -> str:
     if p < 0.001:
         return "p < 0.001"
     return f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"
+
+
+def format_ps(d: PairedDifference) -> str:
+    """``p = 0.004`` and, where adjusted, ``(Holm p = 0.03)``."""
+    text = format_p(d.p_value)
+    return text if d.adjusted_p is None else f"{text} (Holm {format_p(d.adjusted_p)})"
 
 
 def verdict_text(d: PairedDifference, a_name: str = "A", b_name: str = "B", alpha: float = 0.05) -> str:
@@ -136,7 +194,7 @@ def verdict_text(d: PairedDifference, a_name: str = "A", b_name: str = "B", alph
         better, worse, gain, low, high, won, lost = b_name, a_name, d.difference, d.low, d.high, d.wins, d.losses
     else:
         better, worse, gain, low, high, won, lost = a_name, b_name, -d.difference, -d.high, -d.low, d.losses, d.wins
-    numbers = f"{100 * gain:+.1f} points, 95 % CI [{100 * low:.1f}, {100 * high:.1f}], {format_p(d.p_value)}"
+    numbers = f"{100 * gain:+.1f} points, 95 % CI [{100 * low:.1f}, {100 * high:.1f}], {format_ps(d)}"
     if won is not None:
         numbers += f" ({won} items won, {lost} lost)"
     if not d.significant(alpha):

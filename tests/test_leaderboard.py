@@ -3,6 +3,7 @@ refusal, the regression gate's exit codes, concurrent writers and the HTML repor
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import shutil
@@ -18,7 +19,7 @@ from fcbench.benchmark.record import read_records
 from fcbench.benchmark.results import AdapterRef, BenchmarkRef, EvalSummary, write_results
 from fcbench.benchmark.scoring import score_files, write_report
 from fcbench.benchmark.suites import FCBENCH
-from fcbench.leaderboard.compare import VersionMismatch, compare, rank, regressions, require_same_versions
+from fcbench.leaderboard.compare import GATED_METRICS, VersionMismatch, compare, rank, regressions, require_same_versions
 from fcbench.leaderboard.stats import mcnemar_exact, paired_bootstrap_ci, paired_difference, paired_permutation_p, verdict_text
 from fcbench.leaderboard.store import evaluations, item_results, latest_per_candidate, metric_estimates, opened, record_results, resolve
 from typer.testing import CliRunner
@@ -227,12 +228,17 @@ def test_the_gate_fails_a_significant_drop_and_passes_the_rest(tmp_path: Path) -
 
     failed = _gate(db, "good", "broken")
     assert failed.exit_code == 1
+    assert "Holm-corrected at α = 0.05" in failed.output and "smallest overall drop this check can detect" in failed.output
     assert "exact_match on overall (30 items): 100.0 -> 33.3, -66.7 points" in failed.output
     assert _gate(db, "broken", "good").exit_code == 0  # an improvement is never a regression
     assert _gate(db, "good", "wobble").exit_code == 0  # 2 of 30 lost: p = 0.5
-    # The same 2-item drop fails once the gate stops asking for significance.
-    assert _gate(db, "good", "wobble", "--alpha", "1.0", "--max-drop", "0.05").exit_code == 1
-    assert _gate(db, "good", "wobble", "--alpha", "1.0", "--max-drop", "0.1").exit_code == 0
+    # The same 2-item drop fails once the gate stops asking for significance, unless it is
+    # within --max-drop in every group (the worst group's drop decides).
+    with opened(db) as conn:
+        wobble = compare(conn, resolve(conn, "good"), resolve(conn, "wobble"))
+    worst = max(-d.difference for d in wobble.differences if d.metric in GATED_METRICS)
+    assert _gate(db, "good", "wobble", "--alpha", "1.0", "--max-drop", f"{worst - 0.01:.4f}").exit_code == 1
+    assert _gate(db, "good", "wobble", "--alpha", "1.0", "--max-drop", f"{worst + 0.01:.4f}").exit_code == 0
     assert _gate(db, "good", "nobody").exit_code == 2
 
 
@@ -321,7 +327,9 @@ def test_the_report_page_holds_the_ranked_table_charts_and_the_failures(report_d
     html = (report_dir / "index.html").read_text()
     page = _PageParser()
     page.feed(html)
-    assert page.tables == {"leaderboard": 3, "failures": 4}  # the best candidate's 4 wrong items
+    assert page.tables == {"leaderboard": 3, "gains": 2, "failures": 4}  # the best candidate's 4 wrong items
+    # tuned is right on the first 20 of 24 items, base 3-shot on 8, base 0-shot on 4
+    assert "<td class=\"num\"><b>+50.0</b></td>" in html and "12/0" in html and "<b>+66.7</b>" in html and "16/0" in html
     assert html.index("tuned-0shot") < html.index("base-3shot") < html.index("base-0shot")
     assert len(page.images) == 5  # four metrics by category, and seen vs unseen
     for src in page.images:
@@ -360,3 +368,23 @@ def test_the_report_renders_in_a_headless_browser(report_dir: Path, tmp_path: Pa
         assert image.width > 300 and image.height > 80
         # Rendered text and bars, not a blank box: a spread of grey levels.
         assert ImageStat.Stat(image).stddev[0] > 10
+
+
+def test_holm_adjusts_each_p_value_over_its_family() -> None:
+    from fcbench.leaderboard.stats import holm_adjusted
+
+    ds = [paired_difference("exact_match", "overall", [1, 0], [1, 0], binary=True) for _ in range(3)]
+    ds = [dataclasses.replace(d, p_value=p) for d, p in zip(ds, (0.01, 0.04, 0.03))]
+    # sorted 0.01, 0.03, 0.04 -> 3 x 0.01, 2 x 0.03, then at least that: 0.03, 0.06, 0.06
+    assert [round(d.adjusted_p, 6) for d in holm_adjusted(ds)] == [0.03, 0.06, 0.06]
+    assert [d.significant() for d in holm_adjusted(ds)] == [True, False, False]
+
+
+def test_the_minimum_detectable_difference_shrinks_with_the_square_root_of_the_items() -> None:
+    from fcbench.leaderboard.stats import minimum_detectable_difference
+
+    # paired t, two-sided, alpha 0.05, power 0.8: about (1.96 + 0.84) / sqrt(n) standard deviations
+    assert minimum_detectable_difference(60, 0.5) == pytest.approx(0.5 * 2.80 / 60**0.5, rel=0.02)
+    assert minimum_detectable_difference(1000, 0.5) == pytest.approx(0.5 * 2.80 / 1000**0.5, rel=0.01)
+    # no item differs: the spread of one differing item, never zero
+    assert minimum_detectable_difference(60, 0.0) == pytest.approx(minimum_detectable_difference(60, 60**-0.5))

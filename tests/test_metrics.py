@@ -276,3 +276,40 @@ def test_exact_and_ast_verdicts_climb_one_ladder(gbp_to_jpy, text, expected):
     item = score_output(gbp_to_jpy, text)
     assert item.verdict.error_type == expected
     assert item.ast_verdict is not None and item.ast_verdict.error_type == expected
+
+
+HUGE = "9" * 400
+DEEP_OBJECT = '{"a": ' * 300 + "1" + "}" * 300
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        f'{{"amount": {HUGE}, "from": "GBP", "to": "JPY"}}',  # a 400-digit integer: no float round trip
+        '{"amount": 1e308, "from": "GBP", "to": "JPY"}',
+        '{"amount": 1e309, "from": "GBP", "to": "JPY"}',  # 1e308 x 10: decodes as infinity
+        '{"amount": "NaN", "from": "Infinity", "to": "-Infinity"}',
+        f'{{"amount": 250, "from": "GBP", "to": "JPY", "x": {"[" * 900}{"]" * 900}}}',
+        '{"amount": ' + DEEP_OBJECT + ', "from": "GBP", "to": "JPY"}',
+    ],
+    ids=["400 digits", "1e308", "1e309", "NaN-like strings", "900 deep list", "300 deep object"],
+)
+def test_no_number_or_nesting_raises_and_each_is_a_typed_mismatch(gbp_to_jpy, arguments):
+    item = score_output(gbp_to_jpy, f'{{"function_call": {{"name": "currency_conversion", "arguments": {arguments}}}}}')
+    assert not item.exact_match and not item.ast_match
+    row = item.to_json()  # the items.jsonl row, as it is written
+    assert item.json_valid and row["verdict"].startswith("args:") and row["ast_verdict"].startswith("args:")
+
+
+def test_strings_are_compared_by_bfcls_rule():
+    from fcbench.benchmark.ast_match import value_matches
+
+    assert not value_matches("3x - 2", "3x + 2") and not value_matches("070000", "07:00:00")
+    assert not value_matches("Boston!", "Boston") and not value_matches("john.doeexample.com", "john.doe@example.com")
+    assert value_matches("new-york city", "New York City") and value_matches("April 1,2024", "april 1, 2024")
+    # one level deep: list elements and object values are normalised, deeper strings are not
+    assert value_matches(["NEW YORK"], ["new york"]) and value_matches({"city": "NEW YORK"}, {"city": ["new york"]})
+    assert not value_matches([["NEW YORK"]], [["new york"]])
+    # numbers: exactly by value, int for float, never float for integer, never bool
+    assert value_matches(3, 3.0) and not value_matches(3.0, 3, {"type": "integer"}) and not value_matches(True, 1)
+    assert not value_matches(10**400, 1e308) and value_matches(2**53 + 1, 2**53 + 1) and not value_matches(2**53 + 1, float(2**53))

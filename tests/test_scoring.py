@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from conftest import WEATHER, call, record_json
 from fcbench.benchmark.scoring import score_files
@@ -68,3 +69,16 @@ def test_broken_benchmark_exits_nonzero(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["score", "--benchmark", str(tmp_path / "nope.jsonl"), "--predictions", "examples/predictions.jsonl"])
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_score_exits_0_on_a_400_digit_integer_and_scores_it_a_typed_mismatch(tmp_path: Path) -> None:
+    record = {"id": "r1", "instruction": "Call.", "input": {"user_question": "Convert 250 GBP to JPY.", "functions": [
+        {"name": "convert", "parameters": {"type": "object", "properties": {"amount": {"type": "number"}}, "required": ["amount"]}}]},
+        "output": {"function_call": {"name": "convert", "arguments": {"amount": 250}}}}
+    (tmp_path / "bench.jsonl").write_text(json.dumps(record) + "\n")
+    output = '{"function_call": {"name": "convert", "arguments": {"amount": ' + "9" * 400 + "}}}"
+    (tmp_path / "preds.jsonl").write_text(json.dumps({"id": "r1", "output": output}) + "\n")
+    result = runner.invoke(app, ["score", "--benchmark", str(tmp_path / "bench.jsonl"), "--predictions", str(tmp_path / "preds.jsonl"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    item = json.loads((tmp_path / "out" / "items.jsonl").read_text())
+    assert (item["verdict"], item["ast_verdict"], item["exact_match"], item["ast_match"]) == ("args:value", "args:value", 0.0, 0.0)
