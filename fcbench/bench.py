@@ -27,8 +27,8 @@ from fcbench.benchmark.results import Versions
 from fcbench.benchmark.scoring import SCORING_VERSION
 from fcbench.benchmark.suites import BFCL, FCBENCH, Suite, suite_of
 from fcbench.evaluation.runner import ADAPTER_WEIGHTS, EvalConfig, run_eval
-from fcbench.leaderboard.compare import Comparison, Ranked, compare, ranked_evaluations
-from fcbench.leaderboard.store import DEFAULT_DB, find_evaluation, opened, record_results, resolve
+from fcbench.leaderboard.compare import Gain, Ranked, gains_over, ranked_evaluations
+from fcbench.leaderboard.store import DEFAULT_DB, Evaluation, find_evaluation, opened, record_results, resolve
 from fcbench.models.registry import DEFAULT_MODEL
 from fcbench.paths import DATA_DIR, REPORT_DIR, RESULTS_DIR, RUNS_DIR
 from fcbench.trainers.config import QUICK_CONFIG
@@ -172,7 +172,7 @@ class SuiteSummary:
     metric: str
     ranked: list[Ranked]
     report: Path
-    gains: list[Comparison]
+    gains: list[Gain]
     """The best candidate against each baseline that is not itself, paired."""
 
     @property
@@ -190,19 +190,12 @@ def summarize(cfg: BenchConfig) -> list[SuiteSummary]:
         with opened(cfg.db) as conn:
             ranked = ranked_evaluations(conn, suite.name, suite.primary_metric, version)
             written = report_from_db(conn, suite.under(cfg.report_dir), suite.name, suite.primary_metric, None, version)
-        gains = gains_of_best(cfg.db, ranked[0].evaluation.candidate, cfg.limit, cfg.model, suite.name)
+            gains = baseline_gains(conn, ranked[0].evaluation, cfg, suite)
         summaries.append(SuiteSummary(suite, version, suite.primary_metric, ranked, written.page, gains))
     return summaries
 
 
-def gains_of_best(db: Path, best: str, limit: int | None, model: str, benchmark: str = FCBENCH.name) -> list[Comparison]:
-    """The best candidate against each baseline, paired, on the items both scored."""
-    comparisons = []
-    with opened(db) as conn:
-        best_eval = resolve(conn, best, benchmark)
-        for k in BASELINE_SHOTS:
-            baseline = EvalConfig(model=model, fewshot=k, limit=limit).candidate()
-            if baseline == best:
-                continue
-            comparisons.append(compare(conn, resolve(conn, baseline, benchmark), best_eval))
-    return comparisons
+def baseline_gains(conn: Any, best: Evaluation, cfg: BenchConfig, suite: Suite) -> list[Gain]:
+    """The best candidate against each baseline that is not itself, paired, Holm over these."""
+    names = [EvalConfig(model=cfg.model, fewshot=k, limit=cfg.limit).candidate() for k in BASELINE_SHOTS]
+    return gains_over(conn, best, [resolve(conn, name, suite.name) for name in names], suite.primary_metric)

@@ -96,7 +96,7 @@ def comparison_table(c: Comparison) -> Table:
         style = ("green" if d.difference > 0 else "red") if d.significant() else None
         table.add_row(
             d.metric, d.group, str(d.n), f"{100 * d.a_mean:.1f}", f"{100 * d.b_mean:.1f}", Text(f"{100 * d.difference:+.1f}", style=style or ""),
-            f"[{100 * d.low:.1f}, {100 * d.high:.1f}]", format_p(d.p_value).removeprefix("p "), format_p(d.decisive_p).removeprefix("p "),
+            f"[{100 * d.low:.1f}, {100 * d.high:.1f}]", _p_cell(d.p_value), _p_cell(d.decisive_p),
             f"{100 * d.detectable():.1f}", f"{d.wins}/{d.losses}" if d.wins is not None else "",
         )
     return table
@@ -156,6 +156,11 @@ def check(
     for d in regressed:
         console.print(f"  {_regression_line(d)}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
+
+
+def _p_cell(p: float) -> str:
+    """A p-value in a table column: ``0.016``, ``< 0.001``."""
+    return format_p(p).removeprefix("p = ").removeprefix("p ")
 
 
 def _regression_line(d: PairedDifference) -> str:

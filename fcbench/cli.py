@@ -436,11 +436,12 @@ def bench(
         console.print(board.leaderboard_table(summary.ranked, metric, f"{name} {summary.version} leaderboard by {metric}"))
         console.print(f"report: [bold]{summary.report}[/]  (open it in a browser; charts in {summary.report.parent / 'charts'})")
         console.print(f"best candidate on {name}: [bold]{best.evaluation.candidate}[/], {metric} {100 * best.score(metric).mean:.1f} %")  # type: ignore[union-attr]
-        for comparison in summary.gains:
-            d = comparison.overall(metric)
-            if d is not None:
-                console.print(f"  against {comparison.a.candidate}: " + verdict_text(d, comparison.a.candidate, best.evaluation.candidate)
-                              + f"; with {d.n} items only differences of {100 * d.detectable():.1f} points or more are detectable (80 % power)", highlight=False, soft_wrap=True)
+        for gain in summary.gains:
+            d = gain.difference
+            console.print(f"  against {gain.other}: " + verdict_text(d, gain.other, gain.best)
+                          + f"; with {d.n} items only differences of {100 * d.detectable():.1f} points or more are detectable (80 % power)", highlight=False, soft_wrap=True)
+        if summary.gains:
+            console.print(f"  (Holm: p adjusted over the {len(summary.gains)} comparison(s) above)", style="dim")
     steps = ", ".join(f"{step} {seconds:.0f} s" for step, seconds in outcome.seconds.items())
     console.print(f"trained {outcome.trained or 'nothing'}, evaluated {len(outcome.evaluated)} candidate(s), {len(outcome.skipped)} already done; "
                   f"{time.perf_counter() - started:.0f} s in all ({steps})")

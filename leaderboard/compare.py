@@ -141,3 +141,20 @@ def regressions(comparison: Comparison, gated: Sequence[str] = GATED_METRICS, ma
     """Where B is worse than A by more than ``max_drop`` (a fraction: 0.01 = one point) and the
     paired test says the drop is real: Holm-adjusted p < alpha over every gated test."""
     return [d for d in gated_differences(comparison, gated) if d.difference < -max_drop and d.significant(alpha)]
+
+
+@dataclass(frozen=True, slots=True)
+class Gain:
+    """The best candidate against another, paired, on one metric overall."""
+
+    best: str
+    other: str
+    difference: PairedDifference
+
+
+def gains_over(conn: sqlite3.Connection, best: Evaluation, others: Sequence[Evaluation], metric: str) -> list[Gain]:
+    """``best`` against each of ``others`` on ``metric`` overall, the p-values Holm-adjusted over
+    exactly these comparisons (the family a summary of them tests)."""
+    found = [(ev, compare(conn, ev, best, metrics=(metric,), across_versions=True).overall(metric)) for ev in others if ev.id != best.id]
+    kept = [(ev, d) for ev, d in found if d is not None]
+    return [Gain(best.candidate, ev.candidate, d) for (ev, _), d in zip(kept, holm_adjusted([d for _, d in kept]))]

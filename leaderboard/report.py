@@ -24,8 +24,8 @@ from fcbench.benchmark.groups import Group  # noqa: E402
 from fcbench.benchmark.metrics import METRICS, Estimate  # noqa: E402
 from fcbench.benchmark.record import read_records  # noqa: E402
 from fcbench.benchmark.suites import find_frozen  # noqa: E402
-from fcbench.leaderboard.compare import Ranked, compare, ranked_evaluations  # noqa: E402
-from fcbench.leaderboard.stats import PairedDifference, format_p, holm_adjusted  # noqa: E402
+from fcbench.leaderboard.compare import Gain, Ranked, gains_over, ranked_evaluations  # noqa: E402
+from fcbench.leaderboard.stats import format_p  # noqa: E402
 from fcbench.leaderboard.store import Evaluation, ItemResult, item_results  # noqa: E402
 from jinja2 import Environment, FileSystemLoader, select_autoescape  # noqa: E402
 
@@ -48,23 +48,6 @@ class Failure:
     question: str
     gold: str
     output: str
-
-
-@dataclass(frozen=True, slots=True)
-class Gain:
-    """The best candidate against another, paired, on the ranking metric overall."""
-
-    best: str
-    other: str
-    difference: PairedDifference
-
-
-def gains_of(conn: sqlite3.Connection, ranked: Sequence[Ranked], metric: str) -> list[Gain]:
-    """The best candidate against every other, their p-values Holm-adjusted over all of them."""
-    best = ranked[0].evaluation
-    pairs = [(r.evaluation, compare(conn, r.evaluation, best, metrics=(metric,), across_versions=True).overall(metric)) for r in ranked[1:]]
-    found = [(ev, d) for ev, d in pairs if d is not None]
-    return [Gain(best.candidate, ev.candidate, d) for (ev, _), d in zip(found, holm_adjusted([d for _, d in found]))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +76,7 @@ def report_from_db(conn: sqlite3.Connection, out_dir: Path, benchmark: str, metr
         raise CannotAnswer(f"{candidate!r} is not on the {benchmark} leaderboard; candidates: {', '.join(r.evaluation.candidate for r in ranked)}")
     failures = failures_of(item_results(conn, browsed.id), questions_of(browsed), metric)
     return write_report(ranked, out_dir, metric=metric, failures_candidate=browsed.candidate, failures=failures, title=f"fcbench report: {benchmark}",
-                        gains=gains_of(conn, ranked, metric))
+                        gains=gains_over(conn, ranked[0].evaluation, [r.evaluation for r in ranked[1:]], metric))
 
 
 def questions_of(ev: Evaluation) -> dict[str, tuple[str, str]]:

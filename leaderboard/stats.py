@@ -139,7 +139,8 @@ def minimum_detectable_difference(n: int, sd: float, alpha: float = 0.05, power:
     """Smallest true mean difference a two-sided paired t-test over ``n`` items detects with
     ``power`` at level ``alpha``, given the spread ``sd`` of the per-item differences. With no
     spread observed (no item differs), the spread of a single differing item is assumed: a
-    difference of zero is never reported as detectable. NaN below two items."""
+    difference of zero is never reported as detectable. At most 1 (100 points); NaN below two
+    items."""
     if n < 2:
         return math.nan
     if not 0 < alpha < 1:  # every difference passes at alpha 1, none at 0
@@ -148,7 +149,7 @@ def minimum_detectable_difference(n: int, sd: float, alpha: float = 0.05, power:
 
     spread = sd if sd > 0 else math.sqrt(1 / n)  # the sd of n differences of which one is 1
     effect = TTestPower().solve_power(effect_size=None, nobs=n, alpha=alpha, power=power, alternative="two-sided")
-    return float(effect * spread)
+    return min(1.0, float(effect * spread))  # scores lie in [0, 1]: no difference exceeds 1
 
 
 def holm_adjusted(differences: Sequence[PairedDifference]) -> list[PairedDifference]:

@@ -35,6 +35,7 @@ def test_bench_does_only_what_is_missing(tiny_llama_dir: Path, tmp_path: Path) -
     assert names == sorted([f"{tiny_llama_dir.name}-0shot", f"{tiny_llama_dir.name}-3shot", f"{tiny_llama_dir.name}+tiny-lora-0shot"])
     assert "trained ['tiny-lora'], evaluated 3 candidate(s), 0 already done" in first.output
     assert "best candidate on fcbench:" in first.output and (tmp_path / "report" / "index.html").is_file()
+    assert "points or more are detectable (80 % power)" in first.output and "Holm: p adjusted over the 1 comparison(s) above" in first.output  # best is base 0-shot
 
     second = runner.invoke(app, args, terminal_width=200)
     assert second.exit_code == 0, second.output
