@@ -89,6 +89,11 @@ def test_installed_cli_runs_from_an_empty_directory(installed: Path, empty_dir: 
     as_module = run([str(installed / "python"), "-m", "fcbench.cli", "--help"], empty_dir)
     assert as_module.returncode == 0, as_module.stderr
 
+    # the core commands import no torch, transformers or lm-eval (the [eval] and [train] extras)
+    core = run([str(installed / "python"), "-c", "import sys, fcbench.cli, fcbench.leaderboard.compare, fcbench.generators.validate; "
+                "print(sorted({'torch', 'transformers', 'lm_eval', 'trl', 'peft'} & set(sys.modules)))"], empty_dir)
+    assert core.returncode == 0 and core.stdout.strip() == "[]", core.stdout + core.stderr
+
     examples = run([str(installed / "python"), "-c", "from fcbench.examples import EXAMPLES_DIR; print(EXAMPLES_DIR)"], empty_dir).stdout.strip()
     assert not examples.startswith(str(REPO))
     scored = run([str(installed / "fcbench"), "score", "--benchmark", f"{examples}/benchmark.jsonl", "--predictions", f"{examples}/predictions.jsonl",
