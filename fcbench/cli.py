@@ -46,7 +46,8 @@ def _exiting_on_fcbench_errors(callback: Callable[..., Any]) -> Callable[..., An
         try:
             return callback(*args, **kwargs)
         except FcbenchError as err:
-            err_console.print(f"[red]{err}[/]", markup=True, highlight=False, soft_wrap=True)
+            # the message is text, never markup: it may hold a candidate's name or a model's words
+            err_console.print(str(err), style="red", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(err.exit_code) from err
 
     return run
@@ -218,7 +219,7 @@ def audit(
     Prints a table by category and split; exits 1 on any violation.
     """
     from fcbench.benchmark.record import read_records
-    from fcbench.generators.audit import CHECKS
+    from fcbench.generators.audit import CHECKS, pool_of
     from fcbench.generators.audit import audit as audit_records
 
     failed = False
@@ -227,7 +228,7 @@ def audit(
         records, problems = read_records(path)
         if problems:
             raise UserError(f"{problems[0]} ({len(problems)} unreadable line(s)): fix them with fcbench validate first")
-        chosen = pool or ("benchmark" if records and all(r.split for r in records) else "training")
+        chosen = pool or pool_of(records)
         if chosen not in ("benchmark", "training"):
             raise typer.BadParameter(f"--pool must be benchmark or training, not {chosen!r}")
         report = audit_records(records, chosen)  # type: ignore[arg-type]

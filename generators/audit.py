@@ -80,6 +80,11 @@ class AuditReport:
         return not self.violations
 
 
+def pool_of(records: Sequence[Record]) -> Pool:
+    """The benchmark's records all carry ``meta.split``; training records carry none."""
+    return "benchmark" if records and all(r.split for r in records) else "training"
+
+
 def audit(records: Sequence[Record], pool: Pool) -> AuditReport:
     cells: dict[tuple[str, str], Cell] = {}
     violations: list[Violation] = []
