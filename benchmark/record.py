@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 import jsonschema
 import jsonschema_rs
+import referencing
+import referencing.exceptions
 from fcbench.benchmark.canonical import Leaf, leaves, pointer
 from fcbench.benchmark.jsonl import Problem, content_lines
 
@@ -133,8 +135,11 @@ class ArgumentSchema:
 
     def __init__(self, schema: dict[str, Any]) -> None:
         self.schema = schema
-        self._reference = jsonschema.Draft202012Validator(schema)
-        self._fast = jsonschema_rs.Draft202012Validator(schema)
+        # Records come from other people: no reference may leave the document (checked before
+        # compiling, in _compile_schema), and neither engine may fetch one, from a network or a
+        # disk. Patterns run in linear time in both (see _bounded_pattern).
+        self._reference = _BoundedValidator(schema, registry=_NO_RETRIEVAL)
+        self._fast = jsonschema_rs.Draft202012Validator(schema, offline=True, pattern_options=jsonschema_rs.RegexOptions())
 
     def is_valid(self, arguments: Any) -> bool:
         try:
@@ -155,17 +160,58 @@ class ArgumentSchema:
 _KEYWORD_ORDER = {"required": 0, "additionalProperties": 1, "unevaluatedProperties": 1, "type": 2}
 
 
+def _refuse_retrieval(uri: str) -> Any:
+    raise referencing.exceptions.NoSuchResource(ref=uri)
+
+
+_NO_RETRIEVAL = referencing.Registry(retrieve=_refuse_retrieval)  # type: ignore[call-arg]
+
+
+@lru_cache(maxsize=1024)
+def _linear_pattern(pattern: str) -> Any:
+    """A validator that matches ``pattern`` with the linear-time regex engine (Rust's regex,
+    through jsonschema-rs): no input can make it backtrack. Raises ValueError for a pattern that
+    engine cannot express (lookaround, backreferences)."""
+    return jsonschema_rs.Draft202012Validator({"type": "string", "pattern": pattern}, pattern_options=jsonschema_rs.RegexOptions())
+
+
+def _bounded_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    """The ``pattern`` keyword for the reference validator, in linear time."""
+    if validator.is_type(instance, "string") and not _linear_pattern(pattern).is_valid(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_BoundedValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _bounded_pattern})
+
+
+def outside_references(schema: Any) -> list[str]:
+    """Every ``$ref`` or ``$dynamicRef`` that does not point inside the schema itself."""
+    if isinstance(schema, dict):
+        found = [str(v) for k, v in schema.items() if k in ("$ref", "$dynamicRef") and not (isinstance(v, str) and v.startswith("#"))]
+        return found + [ref for value in schema.values() for ref in outside_references(value)]
+    if isinstance(schema, list):
+        return [ref for value in schema for ref in outside_references(value)]
+    return []
+
+
 @lru_cache(maxsize=4096)
 def _compile_schema(schema_json: str) -> ArgumentSchema | str:
     schema = json.loads(schema_json)
+    outside = outside_references(schema)
+    if outside:
+        return f"refers outside itself ({', '.join(outside[:3])}): only references inside the schema (\"#/...\") are allowed, nothing is fetched"
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as err:
         return f"not a valid JSON Schema: {err.message}"
     try:
         return ArgumentSchema(schema)
-    except ValueError as err:  # jsonschema-rs refuses, e.g. an invalid regex pattern
-        return f"not a usable JSON Schema: {err}"
+    except ValueError as err:  # jsonschema-rs refuses, e.g. a pattern with lookaround (not matchable in linear time)
+        reason = str(err).splitlines()[0]
+        not_regex = ' is not a "regex"'
+        if reason.endswith(not_regex):
+            return f"a pattern cannot be matched in bounded time ({reason.removesuffix(not_regex)}): lookaround and backreferences are not supported"
+        return f"not a usable JSON Schema: {reason}"
 
 
 def compile_argument_schema(parameters: dict[str, Any]) -> ArgumentSchema | str:
