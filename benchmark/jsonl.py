@@ -133,3 +133,39 @@ def read_values(path: str | Path) -> list[Any]:
     if problems:
         raise ValueError(f"{problems[0]} ({len(problems)} bad line(s) in all)")
     return values
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def json_text(value: Any, *, indent: int | None = None, default: Any = None) -> str:
+    """JSON that can always be written as UTF-8. Non-ASCII text stays readable; a string with a
+    lone surrogate (``"\\ud800"``, which a model can emit as plain ASCII and JSON can carry, but
+    UTF-8 cannot encode) makes the whole value fall back to ASCII escapes instead of failing."""
+    text = json.dumps(value, ensure_ascii=False, indent=indent, default=default)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, ensure_ascii=True, indent=indent, default=default)
+    return text
+
+
+def write_together(files: dict[Path, str]) -> list[Path]:
+    """Write several files so that they appear together or not at all: every one is written
+    whole to a temporary name in its folder first, and only then are they renamed into place.
+    A failure before the renames leaves the old files untouched."""
+    temporary: list[tuple[Path, Path]] = []
+    try:
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            scratch = path.with_name(f".{path.name}.tmp")
+            scratch.write_text(text, encoding="utf-8")
+            temporary.append((scratch, path))
+    except BaseException:
+        for scratch, _ in temporary:
+            scratch.unlink(missing_ok=True)
+        raise
+    for scratch, path in temporary:
+        scratch.replace(path)
+    return list(files)

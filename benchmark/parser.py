@@ -8,6 +8,7 @@ to a JSON decoder, never executed as code.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,15 @@ class Parsed:
 
 # NaN and Infinity are Python's extensions, not JSON: a model that writes them has not
 # produced a valid answer.
-_DECODER = json.JSONDecoder(parse_constant=reject_constant)
+def _finite_float(text: str) -> float:
+    """json's parse_float hook: ``1e400`` would decode as infinity, which JSON cannot hold."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text[:40]} is out of the range of a JSON number")
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_constant=reject_constant, parse_float=_finite_float)
 
 
 def parse_output(text: Any) -> Parsed:

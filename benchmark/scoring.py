@@ -8,14 +8,13 @@ without a prediction is reported with ``file:line`` and counted; a missing predi
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fcbench.benchmark.frozen import FrozenBenchmark
-from fcbench.benchmark.jsonl import Problem, content_lines
+from fcbench.benchmark.jsonl import Problem, content_lines, json_text, write_together
 from fcbench.benchmark.metrics import METRICS, Estimate, ItemScore, aggregate, score_missing, score_output
 from fcbench.benchmark.provenance import sha256_file
 from fcbench.benchmark.record import RECORD_FORMAT_VERSION, Record, gold_problems, read_records
@@ -182,12 +181,11 @@ def score_files(benchmark_path: str | Path, predictions_path: str | Path, ids: s
 def write_report(report: ScoreReport, out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``scores.json`` (aggregates, counts, problems) and ``items.jsonl`` (one row per item)."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     scores_path, items_path = out / "scores.json", out / "items.jsonl"
-    scores_path.write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    with open(items_path, "w", encoding="utf-8") as handle:
-        for item in report.items:
-            handle.write(json.dumps(item.to_json(), ensure_ascii=False) + "\n")
+    write_together({
+        scores_path: json_text(report.to_json(), indent=2) + "\n",
+        items_path: "".join(json_text(item.to_json()) + "\n" for item in report.items),
+    })
     return scores_path, items_path
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from fcbench.benchmark.frozen import FrozenBenchmark
+from fcbench.benchmark.jsonl import json_text
 from fcbench.benchmark.prompt import PROMPT_FORMAT_VERSION, Encoding
 from fcbench.benchmark.provenance import git_commit, library_versions, sha256_tree
 from fcbench.benchmark.results import AdapterRef, BenchmarkRef, EvalSummary, write_results
@@ -165,9 +166,9 @@ def _write_samples(out_dir: Path, samples: dict[str, list[dict[str, Any]]]) -> d
         for task, rows in sorted(samples.items()):
             with open(out_dir / f"samples_{task}.jsonl", "w", encoding="utf-8") as handle:
                 for row in rows:
-                    handle.write(json.dumps(row, ensure_ascii=False, default=_jsonable) + "\n")
+                    handle.write(json_text(row, default=_jsonable) + "\n")
                     ids.append(row["doc"]["id"])
-                    predictions.write(json.dumps({"id": row["doc"]["id"], "output": row["filtered_resps"][0]}, ensure_ascii=False) + "\n")
+                    predictions.write(json_text({"id": row["doc"]["id"], "output": row["filtered_resps"][0]}) + "\n")
     return {"path": predictions_path, "ids": ids}
 
 

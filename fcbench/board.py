@@ -144,8 +144,8 @@ def check(
         comparison = paired_comparison(conn, baseline, candidate, benchmark)
     _warn_unshared(comparison)
     ev_a, ev_b = comparison.a, comparison.b
-    regressed = regressions(comparison, gated, max_drop, alpha)
     tested = gated_differences(comparison, gated)
+    regressed = regressions(comparison, gated, max_drop, alpha)
     detectable = ", ".join(f"{d.metric} {100 * d.detectable(alpha):.1f}" for d in tested if d.group == "overall")
     console.print(f"{len(tested)} tests (gated metrics overall and per group), Holm-corrected at α = {alpha}; with {comparison.shared} items the smallest "
                   f"overall drop this check can detect (80 % power) is, in points: {detectable}", highlight=False, soft_wrap=True)

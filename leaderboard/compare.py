@@ -133,8 +133,15 @@ def paired_comparison(conn: sqlite3.Connection, a: str, b: str, benchmark: str |
 
 def gated_differences(comparison: Comparison, gated: Sequence[str] = GATED_METRICS) -> list[PairedDifference]:
     """The differences the gate tests (the gated metrics, overall and in every category and
-    split), their p-values Holm-adjusted over exactly this family."""
-    return holm_adjusted([d for d in comparison.differences if d.metric in gated])
+    split), their p-values Holm-adjusted over exactly this family. CannotAnswer when a gated
+    metric was not measured on both: a gate that compared nothing must not pass."""
+    tested = [d for d in comparison.differences if d.metric in gated]
+    unmeasured = [m for m in gated if not any(d.metric == m for d in tested)]
+    if unmeasured:
+        measured = ", ".join(dict.fromkeys(d.metric for d in comparison.differences)) or "nothing"
+        raise CannotAnswer(f"{', '.join(unmeasured)} was not measured on both {comparison.a.candidate} and {comparison.b.candidate}: "
+                           f"nothing to gate on (measured on both: {measured})")
+    return holm_adjusted(tested)
 
 
 def regressions(comparison: Comparison, gated: Sequence[str] = GATED_METRICS, max_drop: float = 0.01, alpha: float = 0.05) -> list[PairedDifference]:

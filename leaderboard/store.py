@@ -167,9 +167,20 @@ class Evaluation:
 # Opening and writing
 
 
+class StoreUnreadable(CannotAnswer):
+    """A leaderboard file that is not a readable SQLite database: nothing can be told from it,
+    least of all that a candidate regressed."""
+
+
 def connect(path: str | Path = DEFAULT_DB) -> sqlite3.Connection:
     """Open (creating if needed) the store. Autocommit mode: transactions are explicit."""
-    path = Path(path)
+    try:
+        return _connect(Path(path))
+    except sqlite3.DatabaseError as err:
+        raise StoreUnreadable(f"{path} cannot be read as a leaderboard ({err}): restore it from a copy, or point --db at another file") from err
+
+
+def _connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     conn.row_factory = sqlite3.Row

@@ -388,3 +388,17 @@ def test_the_minimum_detectable_difference_shrinks_with_the_square_root_of_the_i
     assert minimum_detectable_difference(1000, 0.5) == pytest.approx(0.5 * 2.80 / 1000**0.5, rel=0.01)
     # no item differs: the spread of one differing item, never zero
     assert minimum_detectable_difference(60, 0.0) == pytest.approx(minimum_detectable_difference(60, 60**-0.5))
+
+
+def test_the_gate_cannot_answer_on_a_broken_database_or_an_unmeasured_metric(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database at all" * 100)
+    broken = _gate(garbage, "a", "b")
+    assert broken.exit_code == 2 and "cannot be read as a leaderboard" in broken.output
+    db = tmp_path / "lb.db"
+    with opened(db) as conn:
+        record_results(conn, make_results(tmp_path, "good", set(range(10)), n=10))
+        record_results(conn, make_results(tmp_path, "other", set(range(8)), n=10))
+        conn.execute("DELETE FROM item_metrics WHERE metric = 'ast_match'")
+    unmeasured = _gate(db, "good", "other", "--metric", "ast_match")
+    assert unmeasured.exit_code == 2 and "ast_match was not measured on both good and other: nothing to gate on" in unmeasured.output

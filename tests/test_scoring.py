@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import WEATHER, call, record_json
 from fcbench.benchmark.scoring import score_files
 from typer.testing import CliRunner
@@ -82,3 +83,37 @@ def test_score_exits_0_on_a_400_digit_integer_and_scores_it_a_typed_mismatch(tmp
     assert result.exit_code == 0, result.output
     item = json.loads((tmp_path / "out" / "items.jsonl").read_text())
     assert (item["verdict"], item["ast_verdict"], item["exact_match"], item["ast_match"]) == ("args:value", "args:value", 0.0, 0.0)
+
+
+def test_a_lone_surrogate_in_an_output_is_scored_and_both_files_are_written(tmp_path: Path) -> None:
+    record = {"id": "r1", "instruction": "Call.", "input": {"user_question": "Weather in Oslo?", "functions": [WEATHER]},
+              "output": {"function_call": call("get_weather", city="Oslo")}}
+    (tmp_path / "bench.jsonl").write_text(json.dumps(record) + "\n")
+    # plain ASCII in the file: the JSON escape of a lone surrogate, which UTF-8 cannot encode
+    output = '{"function_call": {"name": "get_weather", "arguments": {"city": "\\ud800"}}}'
+    (tmp_path / "preds.jsonl").write_text(json.dumps({"id": "r1", "output": output}) + "\n")
+    result = runner.invoke(app, ["score", "--benchmark", str(tmp_path / "bench.jsonl"), "--predictions", str(tmp_path / "preds.jsonl"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    item = json.loads((tmp_path / "out" / "items.jsonl").read_text())
+    assert item["verdict"] == "args:value" and json.loads((tmp_path / "out" / "scores.json").read_text())["n_items"] == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["items.jsonl", "scores.json"]  # no temporary left
+
+
+def test_outputs_appear_together_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fcbench.benchmark import jsonl
+
+    (tmp_path / "a.json").write_text("old a")
+    (tmp_path / "b.json").write_text("old b")
+    real_write = Path.write_text
+
+    def failing(self: Path, text: str, **kwargs: object) -> int:
+        if self.name == ".b.json.tmp":
+            raise OSError("disk full")
+        return real_write(self, text, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "write_text", failing)
+    with pytest.raises(OSError, match="disk full"):
+        jsonl.write_together({tmp_path / "a.json": "new a", tmp_path / "b.json": "new b"})
+    monkeypatch.undo()
+    assert (tmp_path / "a.json").read_text() == "old a" and (tmp_path / "b.json").read_text() == "old b"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]
