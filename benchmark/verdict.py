@@ -75,7 +75,15 @@ class CheckResult:
 
     @classmethod
     def fail(cls, error_type: ErrorType, *messages: str) -> CheckResult:
-        return cls(False, error_type, tuple(messages))
+        return cls(False, error_type, tuple(_bounded(m) for m in messages))
+
+
+MAX_MESSAGE = 300
+"""Characters a verdict message keeps: a 5 MB wrong value must not make a 5 MB verdict."""
+
+
+def _bounded(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else f"{message[: MAX_MESSAGE - 30]}... ({len(message):,} chars)"
 
 
 _OK = CheckResult(True, ErrorType.OK)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from datasketch import MinHash, MinHashLSH
-from fcbench.benchmark.jsonl import JsonlLine, read_jsonl
+from fcbench.benchmark.jsonl import JsonlLine, json_text, read_jsonl, write_together
 from fcbench.benchmark.record import RecordError, canonical_record, dumps_canonical, gold_problems, read_records, record_from_json
 from fcbench.generators.synth import normalize_question
 
@@ -193,14 +193,22 @@ def validate_files(paths: Sequence[Path], *, fix: bool = False, against: Path | 
     return [validate_file(Path(p), fix=fix, seen_ids=seen_ids, benchmark=benchmark) for p in paths]
 
 
+def output_folders(paths: Sequence[Path]) -> list[str]:
+    """One output folder name per input: its stem, or, where two inputs share a stem
+    (``a/train.jsonl`` and ``b/train.jsonl``), its path with the separators as ``__``, so no
+    input's output overwrites another's."""
+    stems = [p.stem for p in paths]
+    return [stem if stems.count(stem) == 1 else "__".join(p.with_suffix("").parts).lstrip("_") for stem, p in zip(stems, paths)]
+
+
 def write_outputs(reports: Sequence[FileReport], out_dir: Path) -> Path:
-    """``OUT/<file stem>/clean.jsonl`` and ``rejects.jsonl`` per input, and ``OUT/summary.json``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for report in reports:
-        folder = out_dir / report.path.stem
-        folder.mkdir(exist_ok=True)
-        (folder / "clean.jsonl").write_text("".join(t + "\n" for t in report.clean), encoding="utf-8")
-        (folder / "rejects.jsonl").write_text("".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in report.rejects), encoding="utf-8")
+    """``OUT/<folder>/clean.jsonl`` and ``rejects.jsonl`` per input (:func:`output_folders`) and
+    ``OUT/summary.json``, all written together or not at all."""
+    files: dict[Path, str] = {}
+    for report, folder in zip(reports, output_folders([r.path for r in reports])):
+        files[out_dir / folder / "clean.jsonl"] = "".join(t + "\n" for t in report.clean)
+        files[out_dir / folder / "rejects.jsonl"] = "".join(json_text(r.to_json()) + "\n" for r in report.rejects)
     summary_path = out_dir / "summary.json"
-    summary_path.write_text(json.dumps([r.summary() for r in reports], indent=2) + "\n")
+    files[summary_path] = json.dumps([{**r.summary(), "out": folder} for r, folder in zip(reports, output_folders([r.path for r in reports]))], indent=2) + "\n"
+    write_together(files)
     return summary_path

@@ -179,13 +179,19 @@ def _bar_chart(ranked: Sequence[Ranked], groups: Sequence[str], metric: str, pat
             lows.append(max(0.0, 100 * (mean - est.low)) if est else 0.0)
             highs.append(max(0.0, 100 * (est.high - mean)) if est else 0.0)
         xs = [j + (i - (len(present) - 1) / 2) * width for j in range(len(groups))]
-        ax.bar(xs, means, width, yerr=[lows, highs], capsize=3, label=r.evaluation.candidate)
+        ax.bar(xs, means, width, yerr=[lows, highs], capsize=3, label=_literal(r.evaluation.candidate))
     ax.set_xticks(range(len(groups)), [Group.parse(g).name for g in groups])
     ax.set_ylim(0, 100)
     ax.set_ylabel(f"{metric} (%)")
     ax.set_title(title)
     _save(fig, ax, path)
     return True
+
+
+def _literal(text: str) -> str:
+    """A candidate's name as plain chart text: matplotlib reads text between two ``$`` as
+    mathtext, and a name like ``run$1$2`` would fail the whole report."""
+    return text.replace("$", r"\$")
 
 
 def _save(fig: Any, ax: Any, path: Path) -> None:
@@ -208,10 +214,10 @@ def _loss_chart(ranked: Sequence[Ranked], path: Path) -> bool:
             continue
         drawn.add(name)
         train = manifest["loss_curve"]
-        (line,) = ax.plot([p["step"] for p in train], [p["loss"] for p in train], label=f"{name} train")
+        (line,) = ax.plot([p["step"] for p in train], [p["loss"] for p in train], label=_literal(f"{name} train"))
         evals = manifest.get("eval_loss_curve") or []
         if evals:
-            ax.plot([p["step"] for p in evals], [p["eval_loss"] for p in evals], "o--", color=line.get_color(), label=f"{name} validation")
+            ax.plot([p["step"] for p in evals], [p["eval_loss"] for p in evals], "o--", color=line.get_color(), label=_literal(f"{name} validation"))
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_yscale("log")

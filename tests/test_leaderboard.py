@@ -402,3 +402,13 @@ def test_the_gate_cannot_answer_on_a_broken_database_or_an_unmeasured_metric(tmp
         conn.execute("DELETE FROM item_metrics WHERE metric = 'ast_match'")
     unmeasured = _gate(db, "good", "other", "--metric", "ast_match")
     assert unmeasured.exit_code == 2 and "ast_match was not measured on both good and other: nothing to gate on" in unmeasured.output
+
+
+def test_a_dollar_in_a_candidate_name_is_text_in_the_charts(tmp_path: Path) -> None:
+    from fcbench.leaderboard.report import report_from_db
+
+    with opened(tmp_path / "lb.db") as conn:
+        record_results(conn, make_results(tmp_path, "run$1$2", set(range(3)), n=8))
+        record_results(conn, make_results(tmp_path, "a$b", set(range(5)), n=8))
+        written = report_from_db(conn, tmp_path / "report", "fcbench", "exact_match")
+    assert len(written.charts) >= 4 and "run$1$2" in written.page.read_text()

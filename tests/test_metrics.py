@@ -314,3 +314,9 @@ def test_strings_are_compared_by_bfcls_rule():
     # numbers: exactly by value, int for float, never float for integer, never bool
     assert value_matches(3, 3.0) and not value_matches(3.0, 3, {"type": "integer"}) and not value_matches(True, 1)
     assert not value_matches(10**400, 1e308) and value_matches(2**53 + 1, 2**53 + 1) and not value_matches(2**53 + 1, float(2**53))
+
+
+def test_a_huge_wrong_value_makes_a_short_verdict(gbp_to_jpy):
+    item = score_output(gbp_to_jpy, as_text({"function_call": call("currency_conversion", amount=250, **{"from": "x" * 5_000_000, "to": "JPY"})}))
+    assert item.verdict.error_type == ErrorType.ARGS_VALUE and item.ast_verdict is not None
+    assert all(len(m) <= 300 for m in (*item.verdict.messages, *item.ast_verdict.messages))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from conftest import WEATHER, call, record_json
 from fcbench.benchmark.record import dumps_canonical
@@ -123,3 +124,15 @@ def test_rejects_keep_non_utf8_bytes(tmp_path):
     import base64
 
     assert base64.b64decode(row["raw_base64"]) == b'{"a": "\xff"}'
+
+
+def test_two_inputs_with_one_file_name_keep_both_outputs(tmp_path: Path) -> None:
+    from conftest import record_json
+
+    for folder, rid in (("a", "x1"), ("b", "x2")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "train.jsonl").write_text(json.dumps(record_json({"function_call": None}, rid=rid, category="irrelevance")) + "\n")
+    result = runner.invoke(app, ["validate", str(tmp_path / "a" / "train.jsonl"), str(tmp_path / "b" / "train.jsonl"), "--out", str(tmp_path / "out")])
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    cleans = [(tmp_path / "out" / s["out"] / "clean.jsonl").read_text() for s in summary]
+    assert len({s["out"] for s in summary}) == 2 and ['"x1"' in cleans[0], '"x2"' in cleans[1]] == [True, True], result.output
