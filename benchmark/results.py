@@ -16,6 +16,8 @@ from typing import Any
 from fcbench.errors import UserError
 
 RESULTS_FILE = "results.json"
+MAX_FEWSHOT = 64
+"""More worked examples than any prompt holds: a summary claiming more is not fcbench's."""
 
 
 class ResultsError(UserError):
@@ -97,6 +99,8 @@ class EvalSummary:
         # written before the field existed: the version is the format name's "-v<N>" suffix
         values.setdefault("prompt_format_version", int(values["prompt_format"].rsplit("-v", 1)[1]))
         values["fewshot"], values["scoring_version"] = int(obj["fewshot"]), int(obj["scoring_version"])
+        if not 0 <= values["fewshot"] <= MAX_FEWSHOT:
+            raise ValueError(f"fewshot {values['fewshot']} is outside 0..{MAX_FEWSHOT}")
         return cls(**values, run={k: v for k, v in obj.items() if k not in known})
 
 

@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -29,7 +30,7 @@ from fcbench.benchmark.prompt import PROMPT_FORMAT_VERSION, Encoding
 from fcbench.benchmark.provenance import git_commit, library_versions, sha256_tree
 from fcbench.benchmark.results import AdapterRef, BenchmarkRef, EvalSummary, write_results
 from fcbench.benchmark.scoring import SCORING_VERSION, ScoreReport, benchmark_label, score_files, write_report
-from fcbench.benchmark.suites import FCBENCH, suite_of
+from fcbench.benchmark.suites import FCBENCH, Suite, suite_of
 from fcbench.models.registry import DEFAULT_MODEL, describe, preferred_dtype, resolve_model
 from fcbench.tasks import TASKS_DIR
 
@@ -84,22 +85,42 @@ class EvalRun:
 def run_eval(cfg: EvalConfig, progress: Any = None) -> EvalRun:
     """Evaluate one candidate and write its results; see the module docstring."""
     import torch
-    from fcbench.evaluation.lm import FcbenchLM
-    from lm_eval import simple_evaluate
-    from lm_eval.tasks import TaskManager
 
     # lm-eval warns per task about custom-dataset kwargs and per batch about truncation; the
     # truncation is counted and reported below instead.
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
     started = time.perf_counter()
+    suite = suite_of(cfg.tasks)
+    out_dir = results_folder(cfg, suite)
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = cfg.dtype or preferred_dtype(device)
     model_args = _model_args(cfg, resolve_model(cfg.model), dtype)
     adapter_sha256 = sha256_tree(cfg.adapter, ADAPTER_WEIGHTS) if cfg.adapter else None
-    suite = suite_of(cfg.tasks)
     frozen = suite.frozen()
-    out_dir = suite.under(cfg.results_dir) / cfg.candidate()
+    made_here = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _evaluate(cfg, progress, out_dir, frozen, device, dtype, model_args, adapter_sha256, started)
+    except BaseException:
+        if made_here:  # a failed evaluation leaves no folder that looks like a result
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+
+
+def results_folder(cfg: EvalConfig, suite: Suite) -> Path:
+    """``RESULTS/[<suite folder>/]<candidate>``; a candidate name that would leave that folder
+    (``../x``, ``a/b``) is refused."""
+    name = cfg.candidate()
+    if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith("."):
+        raise UserError(f"--name {name!r}: a candidate name is one folder name (no '/', no leading '.')")
+    return suite.under(cfg.results_dir) / name
+
+
+def _evaluate(cfg: EvalConfig, progress: Any, out_dir: Path, frozen: FrozenBenchmark, device: str, dtype: str, model_args: dict[str, Any],
+              adapter_sha256: str | None, started: float) -> EvalRun:
+    from fcbench.evaluation.lm import FcbenchLM
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
 
     lm = FcbenchLM(**model_args, batch_size=cfg.batch_size, device=device, json_stop=cfg.json_stop, progress=progress)
     metadata = {**model_args, "fewshot": cfg.fewshot}

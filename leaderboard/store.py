@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fcbench.benchmark.jsonl import read_values
+from fcbench.benchmark.jsonl import read_values, reject_constant
 from fcbench.benchmark.metrics import Estimate
 from fcbench.benchmark.results import EvalSummary, Versions, read_summary
 
@@ -254,7 +254,8 @@ def _record(conn: sqlite3.Connection, results_dir: Path) -> int:
     summary = read_summary(results_dir)
     items = _read_jsonl(results_dir / "items.jsonl")
     outputs = {row["id"]: row["output"] for row in _read_jsonl(results_dir / "predictions.jsonl")}
-    scores = json.loads((results_dir / "scores.json").read_text(encoding="utf-8"))
+    scores = json.loads((results_dir / "scores.json").read_text(encoding="utf-8"), parse_constant=reject_constant)
+    _check_complete(results_dir, summary, items)
     manifest = _run_manifest(summary)
     metric_names = list(scores["metrics"].get("overall", {}))
     row = _evaluation_row(summary, manifest, results_dir, len(items))
@@ -281,6 +282,17 @@ def _record(conn: sqlite3.Connection, results_dir: Path) -> int:
             [(evaluation_id, it["id"], metric, float(it[metric])) for it in items for metric in metric_names],
         )
     return evaluation_id
+
+
+def _check_complete(results_dir: Path, summary: EvalSummary, items: list[dict[str, Any]]) -> None:
+    """A folder is recorded whole or not at all: every item the summary counts, each once."""
+    if len(items) != summary.n_items:
+        raise StoreError(f"{results_dir}/items.jsonl has {len(items)} rows but results.json counts {summary.n_items} items: "
+                         "the folder is incomplete (cut short?); evaluate again")
+    ids = [row.get("id") for row in items]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise StoreError(f"{results_dir}/items.jsonl scores {len(repeated)} item id(s) more than once ({', '.join(map(str, repeated[:3]))}): not a folder fcbench wrote")
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -166,3 +166,15 @@ def test_each_candidate_gets_its_own_response_cache(tiny_llama_dir: Path, tmp_pa
     peft_model.save_pretrained(adapter_dir)
     retrained_cache = cache_dirs(EvalConfig(**common, adapter=adapter_dir, name="same-name"))
     assert retrained_cache - adapter_cache, "the retrained adapter reused the old adapter's cache"
+
+
+def test_a_name_that_leaves_the_results_folder_is_refused_and_a_failed_run_leaves_no_folder(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    from fcbench.errors import UserError
+
+    for name in ("../../x", "a/b", ".hidden"):
+        with pytest.raises(UserError, match="a candidate name is one folder name"):
+            run_eval(EvalConfig(model=str(tiny_llama_dir), results_dir=tmp_path / "results", name=name))
+    assert not (tmp_path / "results").exists() and not (tmp_path.parent / "x").exists()
+    with pytest.raises(Exception):  # lm-eval knows no such subtask: the run fails inside lm-eval
+        run_eval(EvalConfig(model=str(tiny_llama_dir), tasks=("fcbench_no_such_subtask",), batch_size=2, dtype="float32", results_dir=tmp_path / "results", name="broken"))
+    assert not (tmp_path / "results" / "broken").exists()

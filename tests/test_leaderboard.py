@@ -111,7 +111,7 @@ def make_results(root: Path, candidate: str, right: set[int], n: int = 40, *, ve
         candidate=candidate, model={"name": "tiny"}, adapter=adapter, fewshot=fewshot,
         prompt_format=f"fcbench-chat-v{prompt_format_version}", prompt_format_version=prompt_format_version,
         benchmark=BenchmarkRef("fcbench", version, FCBENCH.frozen().sha256), task_versions={"fcbench": "1.0"},
-        scoring_version=1, git_commit="0123456789abcdef", created="2026-11-24T08:00:00+00:00",
+        scoring_version=1, git_commit="0123456789abcdef", created="2026-11-24T08:00:00+00:00", n_items=len(records),
     )
     write_results(folder, summary, lm_eval={})
     return folder
@@ -412,3 +412,17 @@ def test_a_dollar_in_a_candidate_name_is_text_in_the_charts(tmp_path: Path) -> N
         record_results(conn, make_results(tmp_path, "a$b", set(range(5)), n=8))
         written = report_from_db(conn, tmp_path / "report", "fcbench", "exact_match")
     assert len(written.charts) >= 4 and "run$1$2" in written.page.read_text()
+
+
+def test_a_results_folder_cut_short_or_inconsistent_is_not_recorded(tmp_path: Path) -> None:
+    folder = make_results(tmp_path, "cut", set(range(3)), n=24)
+    lines = (folder / "items.jsonl").read_text().splitlines(keepends=True)
+    (folder / "items.jsonl").write_text("".join(lines[:5]))  # cut at a line boundary
+    cut = runner.invoke(app, ["record", str(folder), "--db", str(tmp_path / "lb.db")])
+    assert cut.exit_code == 1 and "has 5 rows but results.json counts 24 items" in cut.output
+    (folder / "items.jsonl").write_text("".join(lines))
+    (folder / "scores.json").write_text((folder / "scores.json").read_text().replace('"mean": 0.125', '"mean": NaN', 1))
+    nan = runner.invoke(app, ["record", str(folder), "--db", str(tmp_path / "lb.db")])
+    assert nan.exit_code == 1 and "NaN is not valid JSON" in nan.output
+    with opened(tmp_path / "lb.db") as conn:
+        assert evaluations(conn) == []
