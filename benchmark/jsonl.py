@@ -135,6 +135,23 @@ def read_values(path: str | Path) -> list[Any]:
     return values
 
 
+def nesting_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a JSON value (a scalar: 0), without recursion, so
+    that no value can exhaust the stack while its depth is measured."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        else:
+            deepest = max(deepest, depth)
+            continue
+        deepest = max(deepest, depth + 1)
+    return deepest
+
+
 # ---------------------------------------------------------------------------------------------
 # Writing
 

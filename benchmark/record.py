@@ -20,10 +20,12 @@ import jsonschema_rs
 import referencing
 import referencing.exceptions
 from fcbench.benchmark.canonical import Leaf, leaves, pointer
-from fcbench.benchmark.jsonl import Problem, content_lines
+from fcbench.benchmark.jsonl import Problem, content_lines, nesting_depth
 
 from fcbench.errors import UserError
 
+MAX_RECORD_DEPTH = 64
+"""How deeply a record may nest: far beyond any real function call, well within the stack."""
 SCHEMA_PATH = Path(__file__).parent / "schema" / "record.schema.json"
 """The record format as JSON Schema (Draft 2020-12)."""
 
@@ -146,14 +148,22 @@ class ArgumentSchema:
             return self._fast.is_valid(arguments)
         except (ValueError, OverflowError, RecursionError):
             # Values jsonschema-rs cannot take (e.g. integers beyond 64 bits): use the reference.
-            return self._reference.is_valid(arguments)
+            try:
+                return self._reference.is_valid(arguments)
+            except RecursionError:
+                return False
 
     def errors(self, arguments: Any) -> list[SchemaError]:
-        """Every schema violation, most basic first (required, unexpected, type, then the rest)."""
-        found = [
-            SchemaError(err.validator, pointer(tuple(err.absolute_path)), err.message)
-            for err in self._reference.iter_errors(arguments)
-        ]
+        """Every schema violation, most basic first (required, unexpected, type, then the rest).
+        A value nested too deeply for the reference validator to walk (a recursive schema and a
+        model's 300-level answer) gets one error saying so: model output never raises."""
+        try:
+            found = [
+                SchemaError(err.validator, pointer(tuple(err.absolute_path)), err.message)
+                for err in self._reference.iter_errors(arguments)
+            ]
+        except RecursionError:
+            return [SchemaError("depth", "", f"nested {nesting_depth(arguments)} levels deep, too deep to check against the schema")]
         return sorted(found, key=lambda e: (_KEYWORD_ORDER.get(e.keyword, len(_KEYWORD_ORDER)), e.path))
 
 
@@ -393,6 +403,9 @@ def record_from_json(obj: Any, *, default_id: str | None = None, line: int | Non
     functions is a separate check (:func:`gold_problems`), so that a validator can report it
     as its own reason.
     """
+    depth = nesting_depth(obj)
+    if depth > MAX_RECORD_DEPTH:
+        raise RecordError([f"nested {depth} levels deep; a record may nest at most {MAX_RECORD_DEPTH}"])
     reasons = record_schema_errors(obj)
     if reasons:
         raise RecordError(reasons)

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from datasketch import MinHash, MinHashLSH
-from fcbench.benchmark.jsonl import JsonlLine, json_text, read_jsonl, write_together
-from fcbench.benchmark.record import RecordError, canonical_record, dumps_canonical, gold_problems, read_records, record_from_json
+from fcbench.benchmark.jsonl import JsonlLine, json_text, nesting_depth, read_jsonl, write_together
+from fcbench.benchmark.record import MAX_RECORD_DEPTH, RecordError, canonical_record, dumps_canonical, gold_problems, read_records, record_from_json
 from fcbench.generators.synth import normalize_question
 
 from fcbench.errors import UserError
@@ -153,6 +153,9 @@ def _check_line(line: JsonlLine, fix: bool) -> tuple[list[str], dict[str, Any] |
         return [f"line is {len(line.raw):,} bytes; a record may have at most {MAX_LINE_BYTES:,}"], None, ""
     if not isinstance(line.value, dict):
         return [f"expected a JSON object, got {type(line.value).__name__}"], None, ""
+    depth = nesting_depth(line.value)
+    if depth > MAX_RECORD_DEPTH:
+        return [f"nested {depth} levels deep; a record may nest at most {MAX_RECORD_DEPTH}"], None, ""
     canonical = canonical_record(line.value)
     text = dumps_canonical(canonical)
     if fix:

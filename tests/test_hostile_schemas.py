@@ -83,3 +83,23 @@ def test_a_backtracking_pattern_runs_in_linear_time_or_is_refused() -> None:
     assert score_output(record, json.dumps({"function_call": {"name": "f", "arguments": {"s": "a" * 5000}}})).exact_match is False
     refused = compile_argument_schema({"type": "object", "properties": {"s": {"type": "string", "pattern": "(a)\\1"}}})
     assert isinstance(refused, str) and "cannot be matched in bounded time" in refused
+
+
+def test_a_recursive_schema_and_a_300_deep_answer_give_a_typed_mismatch() -> None:
+    tree = {"type": "object", "properties": {"c": {"$ref": "#/$defs/tree"}, "v": {"type": "integer"}}, "additionalProperties": False}
+    parameters = {"type": "object", "properties": {"t": {"$ref": "#/$defs/tree"}}, "$defs": {"tree": tree}}
+    record = record_from_json(_record("r1", parameters, {"t": {"v": 1}}))
+    deep: dict = {"v": "x"}
+    for _ in range(300):
+        deep = {"c": deep}
+    item = score_output(record, json.dumps({"function_call": {"name": "f", "arguments": {"t": deep}}}))
+    assert item.verdict.error_type == "args:constraint" and "too deep to check" in item.verdict.messages[0]
+
+
+def test_a_record_nested_500_deep_is_a_rejected_line(tmp_path: Path) -> None:
+    deep: object = "cafe\u0301"  # not NFC, so canonicalising would walk all the way down
+    for _ in range(500):
+        deep = [deep]
+    (tmp_path / "deep.jsonl").write_text(json.dumps(_record("r1", {"type": "object"}, {"x": deep})) + "\n")
+    result = runner.invoke(app, ["validate", str(tmp_path / "deep.jsonl")])
+    assert result.exit_code == 1 and "nested 504 levels deep; a record may nest at most 64" in result.output
