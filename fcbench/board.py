@@ -21,7 +21,7 @@ from fcbench.benchmark.metrics import METRICS, Estimate
 from fcbench.benchmark.suites import DEFAULT_SUITE, suite_named
 from fcbench.leaderboard.compare import GATED_METRICS, Comparison, Ranked, gated_differences, paired_comparison, ranked_evaluations, regressions
 from fcbench.leaderboard.stats import PairedDifference, format_p, format_ps, verdict_text
-from fcbench.leaderboard.store import DEFAULT_DB, opened, record_results
+from fcbench.leaderboard.store import DEFAULT_DB, opened, opened_to_read, record_results
 from fcbench.paths import REPORT_DIR
 
 console = Console()
@@ -78,7 +78,7 @@ def leaderboard(
 ) -> None:
     """Rank every candidate's newest evaluation, with CIs, per-category columns and provenance."""
     metric = metric or suite_named(benchmark).primary_metric
-    with opened(db) as conn:
+    with opened_to_read(db) as conn:
         ranked = ranked_evaluations(conn, benchmark, metric, version, across_versions)
     versions = ranked[0].evaluation.versions_text() if not across_versions else "mixed versions"
     console.print(leaderboard_table(ranked, metric, f"{benchmark} leaderboard by {metric} ({versions})"))
@@ -110,7 +110,7 @@ def compare_command(
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """B − A per metric and category on the shared items: paired bootstrap CI, exact McNemar."""
-    with opened(db) as conn:
+    with opened_to_read(db) as conn:
         comparison = paired_comparison(conn, a, b, benchmark, across_versions)
     _warn_unshared(comparison)
     console.print(comparison_table(comparison))
@@ -140,7 +140,7 @@ def check(
     unknown = [m for m in gated if m not in METRICS]
     if unknown:
         raise typer.BadParameter(f"unknown metric(s) {unknown}; known: {', '.join(METRICS)}")
-    with opened(db) as conn:
+    with opened_to_read(db) as conn:
         comparison = paired_comparison(conn, baseline, candidate, benchmark)
     _warn_unshared(comparison)
     ev_a, ev_b = comparison.a, comparison.b
@@ -179,6 +179,6 @@ def report(
     """Write a static HTML report (opens from disk) with the table, charts and a failure browser."""
     from fcbench.leaderboard.report import report_from_db
 
-    with opened(db) as conn:
+    with opened_to_read(db) as conn:
         written = report_from_db(conn, out, benchmark, metric or suite_named(benchmark).primary_metric, candidate, version, across_versions)
     console.print(f"wrote [bold]{written.page}[/] and its charts")

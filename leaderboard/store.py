@@ -17,6 +17,7 @@ An evaluation is recorded from its results folder (``results/<candidate>/``, wri
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -236,6 +237,31 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
 def opened(path: str | Path = DEFAULT_DB) -> Iterator[sqlite3.Connection]:
     with closing(connect(path)) as conn:
         yield conn
+
+
+@contextmanager
+def opened_to_read(path: str | Path = DEFAULT_DB) -> Iterator[sqlite3.Connection]:
+    """The store opened read-only, for the commands that only ask it questions: a missing file
+    is not created, and a read-only file or folder is no obstacle."""
+    path = Path(path)
+    if not path.is_file():
+        raise StoreUnreadable(f"no leaderboard at {path}: run fcbench eval (or make bench) first, or point --db at one")
+    try:
+        # Where the file or its folder cannot be written, SQLite cannot keep its WAL index
+        # either: read the file as it is (nobody can be writing it).
+        frozen = not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+        uri = f"{path.resolve().as_uri()}?mode=ro{'&immutable=1' if frozen else ''}"
+        conn = sqlite3.connect(uri, uri=True, timeout=READ_TIMEOUT_S, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("SELECT COUNT(*) FROM evaluations").fetchone()  # a garbage file fails here
+    except sqlite3.DatabaseError as err:
+        raise StoreUnreadable(f"{path} cannot be read as a leaderboard ({err}): restore it from a copy, or point --db at another file") from err
+    with closing(conn):
+        yield conn
+
+
+READ_TIMEOUT_S = 10.0
+"""How long a read waits for a lock (WAL readers rarely wait at all); then it cannot answer."""
 
 
 def record_results(conn: sqlite3.Connection, results_dir: str | Path) -> int:

@@ -426,3 +426,20 @@ def test_a_results_folder_cut_short_or_inconsistent_is_not_recorded(tmp_path: Pa
     assert nan.exit_code == 1 and "NaN is not valid JSON" in nan.output
     with opened(tmp_path / "lb.db") as conn:
         assert evaluations(conn) == []
+
+
+def test_reading_commands_create_nothing_and_work_on_a_read_only_file(tmp_path: Path) -> None:
+    missing = runner.invoke(app, ["leaderboard", "--db", str(tmp_path / "none.db")])
+    assert missing.exit_code == 2 and "no leaderboard at" in missing.output and not (tmp_path / "none.db").exists()
+    db = tmp_path / "ro" / "lb.db"
+    with opened(db) as conn:
+        record_results(conn, make_results(tmp_path, "base", set(range(4)), n=10))
+        record_results(conn, make_results(tmp_path, "tuned", set(range(9)), n=10))
+    for path in (db, *db.parent.glob("lb.db-*")):
+        path.chmod(0o444)
+    db.parent.chmod(0o555)
+    try:
+        assert runner.invoke(app, ["leaderboard", "--db", str(db)], terminal_width=200).exit_code == 0
+        assert _gate(db, "base", "tuned").exit_code == 0
+    finally:
+        db.parent.chmod(0o755)

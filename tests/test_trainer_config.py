@@ -41,6 +41,15 @@ def test_a_config_loads_typed_with_defaults_and_dotted_overrides(tmp_path: Path)
         ("method: lora\n", [], r"missing required key\(s\) \['name'\]"),
         ("name: x\n", ["max_steps"], "expected key=value"),
         ("name: x\n", ["lora.dropout=1.5"], "lora.dropout must be in"),
+        ("name: x\n", ["learning_rate=.inf"], r"learning_rate must be a finite number above 0, got inf"),
+        ("name: x\n", ["learning_rate=-1e-4"], "learning_rate must be a finite number above 0"),
+        ("name: x\n", ["learning_rate=.nan"], "learning_rate must be a finite number above 0"),
+        ("name: x\n", ["lora.r=0"], "lora.r must be a finite number above 0"),
+        ("name: x\n", ["warmup_ratio=1.5"], r"warmup_ratio must be in \[0.0, 1.0\]"),
+        ("name: x\n", ["weight_decay=-0.1"], "weight_decay must be in"),
+        ("name: x\n", ["early_stopping_patience=-1"], "early_stopping_patience must be 0"),
+        ("name: x\n", ["lora.target_modules=[]"], "lora.target_modules is empty"),
+        ("name: x\n", ["max_train_records=0"], "max_train_records must be at least 1"),
     ],
 )
 def test_bad_configs_are_refused_with_a_message_that_says_what_to_change(tmp_path: Path, text: str, overrides: list[str], message: str) -> None:

@@ -183,6 +183,8 @@ def test_sweep_trains_and_names_one_run_per_point(tiny_llama_dir: Path, data_dir
 def test_the_slurm_script_launches_every_gpu_of_every_node(tmp_path: Path) -> None:
     settings = SlurmSettings(job_name="llama2", nodes=2, gpus_per_node=4, gpu_type="a100", partition="hpg-ai", account="lab", memory_per_gpu="64gb")
     script = slurm_script(settings, ["--config", "trainers/configs/llama2-7b-qlora.yaml", "--out", "runs/llama2 7b"])
+    # the log goes to the submission folder: SLURM opens it before the script could make a folder
+    assert f"#SBATCH --output={settings.job_name}-%j.out" in script and "logs/" not in script
     for line in ("#SBATCH --nodes=2", "#SBATCH --gpus-per-node=a100:4", "#SBATCH --cpus-per-task=32", "#SBATCH --mem=256gb",
                  "#SBATCH --partition=hpg-ai", "#SBATCH --account=lab", "source .venv/bin/activate"):
         assert line in script.splitlines()

@@ -8,6 +8,7 @@ says what to change.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -212,6 +213,26 @@ def check(config: TrainConfig) -> None:
         raise ConfigError(f"add_call_tokens trains the new tokens' embeddings next to LoRA: use method lora or qlora, not {config.method}")
     if not 0.0 <= config.lora.dropout < 1.0:
         raise ConfigError(f"lora.dropout must be in [0, 1), got {config.lora.dropout}")
+    for name, value in _ranged(config):
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{name} must be a finite number above 0, got {value}")
+    for name, value, low, high in (("warmup_ratio", config.warmup_ratio, 0.0, 1.0), ("weight_decay", config.weight_decay, 0.0, math.inf),
+                                   ("max_grad_norm", config.max_grad_norm, 0.0, math.inf)):
+        if not math.isfinite(value) or not low <= value <= high:
+            raise ConfigError(f"{name} must be in [{low}, {high}], got {value}")
+    if config.early_stopping_patience < 0:
+        raise ConfigError(f"early_stopping_patience must be 0 (off) or more, got {config.early_stopping_patience}")
+    if not config.lora.target_modules:
+        raise ConfigError("lora.target_modules is empty: nothing would be trained (all-linear trains every linear layer)")
+    for name in ("max_train_records", "max_validation_records"):
+        if getattr(config, name) is not None and getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be at least 1, or left out for all records; got {getattr(config, name)}")
+
+
+def _ranged(config: TrainConfig) -> list[tuple[str, float]]:
+    """Settings that must be finite and above zero."""
+    return [("learning_rate", config.learning_rate), ("lora.r", config.lora.r), ("lora.alpha", config.lora.alpha),
+            ("prompt_tuning.learning_rate", config.prompt_tuning.learning_rate), ("prompt_tuning.num_virtual_tokens", config.prompt_tuning.num_virtual_tokens)]
 
 
 def to_json(config: TrainConfig) -> dict[str, Any]:

@@ -42,7 +42,9 @@ def slurm_script(settings: SlurmSettings, train_args: Sequence[str]) -> str:
         f"--cpus-per-task={s.cpus_per_gpu * s.gpus_per_node}",
         f"--mem={_times(s.memory_per_gpu, s.gpus_per_node)}",
         f"--time={s.time}",
-        f"--output=logs/{s.job_name}-%j.out",
+        # In the submission folder itself: SLURM opens this file before the script runs, so a
+        # folder the script would create (logs/) does not exist yet on a fresh checkout.
+        f"--output={s.job_name}-%j.out",
     ]
     directives += [f"--{key}={value}" for key, value in (("partition", s.partition), ("account", s.account), ("qos", s.qos)) if value]
     launch = " ".join([
@@ -62,7 +64,6 @@ def slurm_script(settings: SlurmSettings, train_args: Sequence[str]) -> str:
         "",
         "# Written by `fcbench train --emit-slurm`; submit with `sbatch` from the repository root.",
         "set -euo pipefail",
-        "mkdir -p logs",
         *(f"module load {shlex.quote(m)}" for m in s.modules),
         f"source {shlex.quote(s.venv)}/bin/activate",
         'export MAIN_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
