@@ -22,7 +22,7 @@ BENCH_LIMIT ?=
 BFCL ?=
 CONFIG ?= smollm2-lora-quick
 
-.PHONY: setup browser test perf perf-data perf-eval perf-train data validate score-example model baselines train bench clean
+.PHONY: setup browser test fuzz perf perf-data perf-eval perf-train data validate score-example model baselines train bench clean
 
 setup: $(STAMP)
 
@@ -53,6 +53,12 @@ browser:
 
 test: setup browser
 	$(VENV)/bin/pytest -q
+
+# The hostile-output fuzz test at 100,000 generated outputs (make test runs 20,000); FUZZ=N for
+# another count, FCBENCH_FUZZ_SEED=1 for a fresh random draw instead of the fixed one.
+FUZZ ?= 100000
+fuzz: setup
+	FCBENCH_FUZZ_OUTPUTS=$(FUZZ) $(VENV)/bin/pytest -q -s tests/test_fuzz.py
 
 perf: setup
 	$(PY) -m fcbench.benchmark.perf

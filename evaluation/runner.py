@@ -19,7 +19,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from fcbench.benchmark.provenance import git_commit, library_versions, sha256_tr
 from fcbench.benchmark.results import AdapterRef, BenchmarkRef, EvalSummary, write_results
 from fcbench.benchmark.scoring import SCORING_VERSION, ScoreReport, benchmark_label, score_files, write_report
 from fcbench.benchmark.suites import FCBENCH, Suite, suite_of
+from fcbench.models.adapters import ADAPTER_FILES, verify_adapter
 from fcbench.models.registry import DEFAULT_MODEL, describe, preferred_dtype, resolve_model
 from fcbench.tasks import TASKS_DIR
 
@@ -39,7 +40,6 @@ from fcbench.paths import RESULTS_DIR
 
 DEFAULT_BATCH_SIZE = 16
 """The same for every candidate: padding differs with batch size, and so do greedy outputs."""
-ADAPTER_WEIGHTS = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +94,10 @@ def run_eval(cfg: EvalConfig, progress: Any = None) -> EvalRun:
     out_dir = results_folder(cfg, suite)
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = cfg.dtype or preferred_dtype(device)
+    if cfg.adapter is not None:
+        verify_adapter(cfg.adapter, cfg.model)
     model_args = _model_args(cfg, resolve_model(cfg.model), dtype)
-    adapter_sha256 = sha256_tree(cfg.adapter, ADAPTER_WEIGHTS) if cfg.adapter else None
+    adapter_sha256 = sha256_tree(cfg.adapter, ADAPTER_FILES) if cfg.adapter else None
     frozen = suite.frozen()
     made_here = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -122,7 +124,7 @@ def _evaluate(cfg: EvalConfig, progress: Any, out_dir: Path, frozen: FrozenBench
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
-    lm = FcbenchLM(**model_args, batch_size=cfg.batch_size, device=device, json_stop=cfg.json_stop, progress=progress)
+    lm = _loaded(cfg, lambda: FcbenchLM(**model_args, batch_size=cfg.batch_size, device=device, json_stop=cfg.json_stop, progress=progress))
     metadata = {**model_args, "fewshot": cfg.fewshot}
     if cfg.prompt_encoding:
         metadata["prompt_encoding"] = cfg.prompt_encoding
@@ -143,12 +145,24 @@ def _evaluate(cfg: EvalConfig, progress: Any, out_dir: Path, frozen: FrozenBench
     return EvalRun(out_dir, summary, report, results)
 
 
+def _loaded(cfg: EvalConfig, load: Callable[[], Any]) -> Any:
+    """The model (and adapter) loaded, or one line when the files cannot be: a corrupt
+    safetensors file, or an adapter whose shapes or layers belong to another base model."""
+    from safetensors import SafetensorError
+
+    try:
+        return load()
+    except (SafetensorError, RuntimeError, ValueError, KeyError) as err:
+        reason = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+        what = f"adapter {cfg.adapter} on base model {cfg.model}" if cfg.adapter else f"model {cfg.model}"
+        hint = "is it an adapter for another base model, or a damaged file? " if cfg.adapter else "is a weight file damaged? "
+        raise UserError(f"the {what} could not be loaded ({type(err).__name__}: {reason}); {hint}Retrain or restore it, or pass the right --model") from None
+
+
 def _model_args(cfg: EvalConfig, model_dir: str, dtype: str) -> dict[str, Any]:
     """The ``--model_args`` of the equivalent plain ``lm_eval run --model hf`` command."""
     args: dict[str, Any] = {"pretrained": model_dir, "dtype": dtype}
     if cfg.adapter is not None:
-        if not (cfg.adapter / "adapter_config.json").is_file():
-            raise UserError(f"{cfg.adapter} is not a PEFT adapter folder (no adapter_config.json)")
         args["peft"] = str(cfg.adapter)
         # An adapter that added tokens saved its tokenizer: prompts must be encoded with it.
         if (cfg.adapter / "tokenizer_config.json").is_file():

@@ -26,9 +26,10 @@ from fcbench.benchmark.provenance import sha256_tree
 from fcbench.benchmark.results import Versions
 from fcbench.benchmark.scoring import SCORING_VERSION
 from fcbench.benchmark.suites import BFCL, FCBENCH, Suite, suite_of
-from fcbench.evaluation.runner import ADAPTER_WEIGHTS, EvalConfig, run_eval
+from fcbench.evaluation.runner import EvalConfig, run_eval
 from fcbench.leaderboard.compare import Gain, Ranked, gains_over, ranked_evaluations
 from fcbench.leaderboard.store import DEFAULT_DB, Evaluation, find_evaluation, opened, record_results, resolve
+from fcbench.models.adapters import ADAPTER_FILES
 from fcbench.models.registry import DEFAULT_MODEL
 from fcbench.paths import DATA_DIR, REPORT_DIR, RESULTS_DIR, RUNS_DIR
 from fcbench.trainers.config import QUICK_CONFIG
@@ -89,7 +90,7 @@ def current_versions(suite: Suite = FCBENCH) -> Versions:
 def needs_evaluation(conn: Any, eval_cfg: EvalConfig, versions: Versions | None = None) -> bool:
     """``versions``: the current ones for the candidate's tasks, when the caller has them
     already (working them out hashes the benchmark file)."""
-    adapter_sha256 = sha256_tree(eval_cfg.adapter, ADAPTER_WEIGHTS) if eval_cfg.adapter else None
+    adapter_sha256 = sha256_tree(eval_cfg.adapter, ADAPTER_FILES) if eval_cfg.adapter else None
     found = find_evaluation(conn, candidate=eval_cfg.candidate(), versions=versions or current_versions(suite_of(eval_cfg.tasks)), adapter_sha256=adapter_sha256, item_limit=eval_cfg.limit)
     return found is None
 

@@ -46,11 +46,22 @@ def _exiting_on_fcbench_errors(callback: Callable[..., Any]) -> Callable[..., An
         try:
             return callback(*args, **kwargs)
         except FcbenchError as err:
-            # the message is text, never markup: it may hold a candidate's name or a model's words
-            err_console.print(str(err), style="red", markup=False, highlight=False, soft_wrap=True)
+            _print_error(str(err))
             raise typer.Exit(err.exit_code) from err
+        except OSError as err:
+            # A path the system refused (missing, a file where a folder must be, read-only, disk
+            # full): the user's to fix, not a bug. One without a path is no such thing: re-raised.
+            if err.filename is None:
+                raise
+            _print_error(f"{err.filename}: {err.strerror or err}: check the path (and that it can be written, for an output)")
+            raise typer.Exit(1) from err
 
     return run
+
+
+def _print_error(message: str) -> None:
+    # text, never markup: it may hold a candidate's name or a model's words
+    err_console.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
 
 
 app = _App(

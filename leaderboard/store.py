@@ -178,23 +178,29 @@ def connect(path: str | Path = DEFAULT_DB) -> sqlite3.Connection:
     try:
         return _connect(Path(path))
     except sqlite3.DatabaseError as err:
+        if _is_lock(err):
+            raise  # see _lock_waits_bounded
         raise StoreUnreadable(f"{path} cannot be read as a leaderboard ({err}): restore it from a copy, or point --db at another file") from err
 
 
 def _connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    _use_wal(conn)
-    conn.execute("PRAGMA foreign_keys = ON")
-    with _transaction(conn):
-        _create_schema(conn)
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
-        for column in ("ast_verdict", "ast_messages"):  # a version-1 file gains them
-            if column not in columns:
-                conn.execute(f"ALTER TABLE items ADD COLUMN {column} TEXT")
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _use_wal(conn)
+        conn.execute("PRAGMA foreign_keys = ON")
+        with _transaction(conn):
+            _create_schema(conn)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
+            for column in ("ast_verdict", "ast_messages"):  # a version-1 file gains them
+                if column not in columns:
+                    conn.execute(f"ALTER TABLE items ADD COLUMN {column} TEXT")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -233,10 +239,31 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
+def _is_lock(err: sqlite3.Error) -> bool:
+    return isinstance(err, sqlite3.OperationalError) and ("locked" in str(err) or "busy" in str(err))
+
+
+class StoreBusy(CannotAnswer):
+    """Another process held the leaderboard's lock for longer than fcbench waits."""
+
+
+@contextmanager
+def _lock_waits_bounded(path: Path, waited_s: float) -> Iterator[None]:
+    """SQLite reports a lock it waited for in vain as 'database is locked' (or 'busy'): that is
+    no answer about the candidates, so it becomes one line naming the file and the wait."""
+    try:
+        yield
+    except sqlite3.OperationalError as err:
+        if not _is_lock(err):
+            raise
+        raise StoreBusy(f"{path} is locked by another process (waited {waited_s:g} s): try again once it has finished") from err
+
+
 @contextmanager
 def opened(path: str | Path = DEFAULT_DB) -> Iterator[sqlite3.Connection]:
-    with closing(connect(path)) as conn:
-        yield conn
+    with _lock_waits_bounded(Path(path), BUSY_TIMEOUT_MS / 1000):
+        with closing(connect(path)) as conn:
+            yield conn
 
 
 @contextmanager
@@ -246,15 +273,27 @@ def opened_to_read(path: str | Path = DEFAULT_DB) -> Iterator[sqlite3.Connection
     path = Path(path)
     if not path.is_file():
         raise StoreUnreadable(f"no leaderboard at {path}: run fcbench eval (or make bench) first, or point --db at one")
+    with _lock_waits_bounded(path, READ_TIMEOUT_S):
+        yield from _read_only(path)
+
+
+def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
     try:
         # Where the file or its folder cannot be written, SQLite cannot keep its WAL index
         # either: read the file as it is (nobody can be writing it).
         frozen = not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
         uri = f"{path.resolve().as_uri()}?mode=ro{'&immutable=1' if frozen else ''}"
         conn = sqlite3.connect(uri, uri=True, timeout=READ_TIMEOUT_S, isolation_level=None)
+    except sqlite3.DatabaseError as err:
+        raise StoreUnreadable(f"{path} cannot be opened as a leaderboard ({err}): check the file, or point --db at another one") from err
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(READ_TIMEOUT_S * 1000)}")
         conn.row_factory = sqlite3.Row
         conn.execute("SELECT COUNT(*) FROM evaluations").fetchone()  # a garbage file fails here
     except sqlite3.DatabaseError as err:
+        conn.close()
+        if _is_lock(err):
+            raise  # see _lock_waits_bounded
         raise StoreUnreadable(f"{path} cannot be read as a leaderboard ({err}): restore it from a copy, or point --db at another file") from err
     with closing(conn):
         yield conn

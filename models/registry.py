@@ -67,13 +67,36 @@ def converted_dir(model: EmbeddedModel, version: str) -> Path:
     return fcbench_home() / "models" / f"{model.name}-{version}"
 
 
-def resolve_model(name: str) -> str:
+def resolve_model(name: str, *, tokenizer_only: bool = False) -> str:
     """What to hand to ``from_pretrained`` for ``name``: the converted folder of an embedded
-    model (converting it on first use), else ``name`` itself."""
+    model (converting it on first use), else ``name`` itself, once :func:`check_loadable`
+    passed (``tokenizer_only``: a folder such as an adapter's may hold just a tokenizer)."""
     embedded = EMBEDDED.get(name)
-    if embedded is None:
-        return name
-    return str(prepare_embedded(embedded))
+    if embedded is not None:
+        return str(prepare_embedded(embedded))
+    if not tokenizer_only:
+        check_loadable(name)
+    return name
+
+
+def check_loadable(name: str) -> None:
+    """Refuse, in one line and before any weight is read, a model name that names no model:
+    a file, a folder without ``config.json``, or a Hub id this machine cannot get."""
+    path = Path(name)
+    kinds = f"--model takes an embedded model ({', '.join(sorted(EMBEDDED))}), a Hugging Face model folder or a Hub id"
+    if path.is_file():
+        raise ModelNotAvailable(f"--model {name}: is a file; {kinds}")
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelNotAvailable(f"--model {name}: the folder has no config.json, so it is no Hugging Face model; {kinds}")
+        return
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(name)  # the Hub cache, else the Hub: a few kB
+    except (OSError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelNotAvailable(f"--model {name}: no such folder, and no Hub model this machine can load ({reason}); {kinds}") from None
 
 
 def prepare_embedded(model: EmbeddedModel) -> Path:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+
+# Nothing in the tests may reach the Hub: a model name that is no folder fails at once, offline,
+# instead of after huggingface_hub's retries.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from typing import Any
 
 import pytest

@@ -178,3 +178,52 @@ def test_a_name_that_leaves_the_results_folder_is_refused_and_a_failed_run_leave
     with pytest.raises(Exception):  # lm-eval knows no such subtask: the run fails inside lm-eval
         run_eval(EvalConfig(model=str(tiny_llama_dir), tasks=("fcbench_no_such_subtask",), batch_size=2, dtype="float32", results_dir=tmp_path / "results", name="broken"))
     assert not (tmp_path / "results" / "broken").exists()
+
+
+def _lora_adapter(model_dir: Path, folder: Path) -> Path:
+    """An untrained LoRA adapter over ``model_dir``, saved as PEFT saves one."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir), LoraConfig(r=2, target_modules=["q_proj"])).save_pretrained(folder)
+    return folder
+
+
+def test_an_adapter_that_changed_since_training_or_belongs_to_another_base_is_refused_before_loading(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    from fcbench.models.adapters import AdapterInvalid, adapter_checksums
+
+    adapter = _lora_adapter(tiny_llama_dir, tmp_path / "run")
+    (adapter / "run.json").write_text(json.dumps({"base_model": {"name": str(tiny_llama_dir)}, "adapter_files": adapter_checksums(adapter)}))
+    common = dict(tasks=("fcbench_simple",), limit=1, batch_size=1, dtype="float32", max_gen_toks=4, results_dir=tmp_path / "results", cache=False)
+    assert run_eval(EvalConfig(model=str(tiny_llama_dir), adapter=adapter, **common)).summary.n_items == 1
+    with pytest.raises(AdapterInvalid, match=r"was trained on base model '.*tiny-llama.*', not 'smollm2-135m': pass --model "):
+        run_eval(EvalConfig(adapter=adapter, **common))
+    weights = adapter / "adapter_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one byte in the middle of the weights
+    weights.write_bytes(bytes(data))
+    with pytest.raises(AdapterInvalid, match=r"adapter_model.safetensors does not match the sha256 in run.json \(changed or corrupted since training\)"):
+        run_eval(EvalConfig(model=str(tiny_llama_dir), adapter=adapter, **common))
+
+
+def test_models_and_adapters_that_cannot_be_loaded_are_one_line_each(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    from conftest import save_tiny_llama
+    from fcbench.errors import UserError
+    from transformers import AutoTokenizer
+
+    common = dict(tasks=("fcbench_simple",), limit=1, batch_size=1, dtype="float32", max_gen_toks=4, results_dir=tmp_path / "results", cache=False)
+    (tmp_path / "weights.bin").write_bytes(b"\0" * 16)
+    with pytest.raises(UserError, match=r"weights.bin: is a file; --model takes an embedded model \(smollm2-135m\)"):
+        run_eval(EvalConfig(model=str(tmp_path / "weights.bin"), **common))
+    with pytest.raises(UserError, match=r"--model fcbench-test/no-such-model: no such folder, and no Hub model this machine can load"):
+        run_eval(EvalConfig(model="fcbench-test/no-such-model", **common))
+    wider = tmp_path / "wider-llama"
+    save_tiny_llama(wider, AutoTokenizer.from_pretrained(tiny_llama_dir), hidden_size=64)
+    foreign = _lora_adapter(wider, tmp_path / "foreign")  # no run.json: only loading can tell
+    with pytest.raises(UserError, match=r"could not be loaded \(RuntimeError: .*is it an adapter for another base model"):
+        run_eval(EvalConfig(model=str(tiny_llama_dir), adapter=foreign, **common))
+    header = _lora_adapter(tiny_llama_dir, tmp_path / "header") / "adapter_model.safetensors"
+    header.write_bytes(b"\xff" * 8 + header.read_bytes()[8:])  # the header's length, garbled
+    with pytest.raises(UserError, match=r"could not be loaded \((SafetensorError|RuntimeError|OSError)"):
+        run_eval(EvalConfig(model=str(tiny_llama_dir), adapter=header.parent, **common))
+    assert not any((tmp_path / "results").glob("*/*")), "a failed evaluation left a results folder"

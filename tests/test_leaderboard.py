@@ -443,3 +443,29 @@ def test_reading_commands_create_nothing_and_work_on_a_read_only_file(tmp_path: 
         assert _gate(db, "base", "tuned").exit_code == 0
     finally:
         db.parent.chmod(0o755)
+
+
+def test_a_lock_held_longer_than_fcbench_waits_is_one_line_and_cannot_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from fcbench.leaderboard import store
+
+    db = tmp_path / "lb.db"
+    with opened(db) as conn:
+        record_results(conn, make_results(tmp_path, "base", set(range(4)), n=10))
+        record_results(conn, make_results(tmp_path, "tuned", set(range(9)), n=10))
+    monkeypatch.setattr(store, "BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(store, "READ_TIMEOUT_S", 0.2)
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer, mid-transaction
+    late = runner.invoke(app, ["record", str(make_results(tmp_path, "late", set(), n=10)), "--db", str(db)], terminal_width=300)
+    assert late.exit_code == 2 and f"{db} is locked by another process (waited 0.2 s): try again once it has finished" in late.output
+    holder.execute("ROLLBACK")
+    # WAL readers never wait for a writer; an exclusive lock on a rollback-journal file makes them.
+    holder.execute("PRAGMA journal_mode = DELETE")
+    holder.execute("BEGIN EXCLUSIVE")
+    gate = _gate(db, "base", "tuned")
+    assert gate.exit_code == 2 and "is locked by another process (waited 0.2 s)" in gate.output
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert _gate(db, "base", "tuned").exit_code == 0

@@ -50,11 +50,24 @@ def test_a_config_loads_typed_with_defaults_and_dotted_overrides(tmp_path: Path)
         ("name: x\n", ["early_stopping_patience=-1"], "early_stopping_patience must be 0"),
         ("name: x\n", ["lora.target_modules=[]"], "lora.target_modules is empty"),
         ("name: x\n", ["max_train_records=0"], "max_train_records must be at least 1"),
+        ("name: x\nlearning_rate: 1e-4\nlearning_rate: 1e-3\n", [], r"run.yaml: line 3: not valid YAML \(key 'learning_rate' is given twice\)"),
+        ("name: x\nlora: {r: 8\n", [], r"run.yaml: line 3: not valid YAML"),
+        ("name: x\n", ["lora.target_modules=[q_proj"], r"--set 'lora.target_modules=\[q_proj': line 1: not valid YAML"),
     ],
 )
 def test_bad_configs_are_refused_with_a_message_that_says_what_to_change(tmp_path: Path, text: str, overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(write(tmp_path, text), overrides)
+
+
+def test_a_hash_in_a_set_value_is_part_of_it_and_a_config_must_be_utf8(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "name: x\n"), ["name=run #2"]).name == "run #2"
+    assert load_config(write(tmp_path, "name: x\n"), ["name='a' "]).name == "a"
+    assert load_config(write(tmp_path, "name: x  # a comment in the file is one\n")).name == "x"
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("name: caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1.yaml: not UTF-8 text \(byte 9\): save the config as UTF-8"):
+        load_config(path)
 
 
 def test_records_that_do_not_fit_are_dropped_and_counted_never_truncated() -> None:

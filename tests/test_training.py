@@ -263,3 +263,52 @@ def test_the_speed_benchmark_times_both_trainers_on_the_same_rows(tiny_llama_dir
     adapted_weights = sum(p.numel() for n, p in trainer.model.named_parameters() if n.endswith("base_layer.weight"))
     # At least the adapted layers' matmuls: 2 FLOPs per weight and token forward, 2 more backward.
     assert seconds > 0 and tokens > 0 and flops >= 4 * adapted_weights * tokens
+
+
+def _small_run(model_dir: Path, data_dir: Path, **settings: Any) -> TrainConfig:
+    values: dict[str, Any] = {"name": "tiny", "model": str(model_dir), "train_file": str(data_dir / "train.jsonl"), "validation_file": str(data_dir / "validation.jsonl"),
+                              "max_steps": 4, "eval_steps": 2, "batch_size": 4, "max_length": 4096, **settings}
+    return TrainConfig(**values)
+
+
+def test_resume_continues_only_its_own_run_and_a_new_run_clears_the_old_one(tiny_llama_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+    from fcbench.models.adapters import adapter_checksums
+    from fcbench.trainers.run_folder import TrainingDiverged
+    from fcbench.trainers.train import train
+
+    out = tmp_path / "run"
+    first = train(_small_run(tiny_llama_dir, data_dir), out).manifest
+    assert first["adapter_files"] == adapter_checksums(out) and set(first["adapter_files"]) >= {"adapter_model.safetensors", "adapter_config.json"}
+    with pytest.raises(ConfigError, match=r"holds checkpoints of another run \(it differs in settings.learning_rate, settings.lora.r\): drop --resume"):
+        train(_small_run(tiny_llama_dir, data_dir, learning_rate=1e-3, lora=replace(TrainConfig(name="x").lora, r=4)), out, resume=True)
+    assert json.loads((out / "run.json").read_text()) == first  # refused before anything was touched
+    # A new run into the folder, without --resume, that diverges: nothing of either run is left looking finished.
+    with pytest.raises(TrainingDiverged, match=r"training diverged: (loss|grad_norm|eval_loss) = (nan|inf) at step \d+ \(learning_rate 1e\+30\): lower the learning rate"):
+        train(_small_run(tiny_llama_dir, data_dir, learning_rate=1e30), out)
+    assert not (out / "run.json").exists() and not (out / "adapter_model.safetensors").exists()
+    assert not any(path.name == "checkpoint-4" for path in (out / "checkpoints").glob("*"))  # the old run's last checkpoint is gone
+
+
+def test_missing_or_empty_data_is_refused_before_the_model_loads(tiny_llama_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+    from fcbench.trainers.train import train
+
+    with pytest.raises(ConfigError, match=r"train_file .*nowhere.jsonl: no such file: run fcbench generate, or set train_file"):
+        train(_small_run(tiny_llama_dir, data_dir, train_file=str(tmp_path / "nowhere.jsonl")), tmp_path / "run")
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(ConfigError, match=r"validation_file .*empty.jsonl: it holds no records; training needs records in both"):
+        train(_small_run(tiny_llama_dir, data_dir, validation_file=str(tmp_path / "empty.jsonl")), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_weights_that_went_non_finite_are_never_saved() -> None:
+    from fcbench.trainers.run_folder import TrainingDiverged, first_non_finite
+    from fcbench.trainers.train import check_finite_weights
+
+    layer = torch.nn.Linear(2, 2)
+    check_finite_weights(layer)
+    with torch.no_grad():
+        layer.weight[0, 1] = float("nan")
+    with pytest.raises(TrainingDiverged, match="weight holds non-finite values"):
+        check_finite_weights(layer)
+    assert first_non_finite({"loss": 0.5, "grad_norm": float("inf")}) == "grad_norm = inf"
+    assert first_non_finite({"loss": 0.5, "learning_rate": 1e-4, "epoch": 1}) is None

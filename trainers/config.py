@@ -123,17 +123,59 @@ def load_config(name_or_path: str | Path, overrides: typing.Sequence[str] = ()) 
     """Read a YAML config (a path or a shipped config's name), apply ``key=value`` overrides
     (dotted keys for nested settings, values parsed as YAML), build and check the typed config."""
     path = config_path(name_or_path)
-    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}): save the config as UTF-8") from None
+    raw = parse_yaml(text, str(path)) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a config is a mapping of keys to values, got {type(raw).__name__}")
     for override in overrides:
         key, sep, value = override.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set {override!r}: expected key=value, e.g. lora.r=8")
-        _set_dotted(raw, key.strip().split("."), yaml.safe_load(value))
+        _set_dotted(raw, key.strip().split("."), override_value(value, f"--set {override!r}"))
     config = build(TrainConfig, raw, where=str(path))
     check(config)
     return config
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last,
+    so a second ``learning_rate:`` further down would silently win)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """YAML text -> Python values; a syntax error or a repeated key is one line naming where."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{where}:{at}: not valid YAML ({problem})") from None
+
+
+def override_value(text: str, where: str) -> Any:
+    """A ``--set`` value, parsed as YAML (``8`` is a number, ``[q_proj]`` a list) except that a
+    ``#`` is part of the value: on a command line it is no comment (``name=run #2``)."""
+    value = parse_yaml(text, where)
+    if "#" in text and (value is None or isinstance(value, str)) and not text.strip().startswith(("'", '"')):
+        return text.strip()
+    return value
 
 
 def _set_dotted(target: dict[str, Any], keys: list[str], value: Any) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,9 +24,12 @@ from fcbench.benchmark.prompt import CALL_TOKENS, PromptFormat, default_encoding
 from fcbench.benchmark.provenance import git_commit, library_versions, sha256_file
 from fcbench.benchmark.record import read_records
 from fcbench.benchmark.suites import FCBENCH
+from fcbench.models.adapters import MANIFEST, adapter_checksums
 from fcbench.models.registry import describe, preferred_dtype, resolve_model
+from fcbench.trainers import run_folder
 from fcbench.trainers.config import ConfigError, TrainConfig, to_json
 from fcbench.trainers.data import PreparedData, prompt_completion_rows
+from fcbench.trainers.run_folder import TrainingDiverged, first_non_finite
 
 STAGE1_DIR = "stage1-soft-prompt"
 
@@ -114,6 +118,32 @@ def sft_trainer_class(*, full_logits_loss: bool = False) -> type:
     return FcbenchSFTTrainer
 
 
+@cache
+def finite_guard_class() -> type:
+    """A callback that stops training at the first logged loss, gradient norm or validation
+    loss that is not a finite number (``logging_nan_inf_filter`` is off, so the Trainer logs
+    them as they are): weights that went non-finite never reach a checkpoint the run keeps."""
+    from transformers import TrainerCallback
+
+    class FiniteGuard(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+            what = first_non_finite(logs or {})
+            if what is not None:
+                raise TrainingDiverged(f"training diverged: {what} at step {state.global_step} (learning_rate {args.learning_rate:g}): "
+                                       "lower the learning rate and train again; no adapter was saved")
+
+    return FiniteGuard
+
+
+def check_finite_weights(model: Any) -> None:
+    """The trainable weights about to be saved are finite (the guard sees only logged steps)."""
+    import torch
+
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad and not bool(torch.isfinite(parameter).all()):
+            raise TrainingDiverged(f"training diverged: {name} holds non-finite values: lower the learning rate and train again; no adapter was saved")
+
+
 def peft_config(config: TrainConfig, tokenizer: Any, method: str | None = None) -> Any:
     """The PEFT config of a method: LoRA (also on a 4-bit base) or a soft prompt. With call
     tokens, LoRA also trains those tokens' embedding rows (tied output rows follow)."""
@@ -177,6 +207,7 @@ def sft_args(config: TrainConfig, output_dir: Path, *, learning_rate: float, max
         metric_for_best_model="eval_loss",
         greater_is_better=False,
         logging_steps=max(1, config.eval_steps // 5),
+        logging_nan_inf_filter=False,  # a NaN loss is logged as NaN, and FiniteGuard stops the run
         report_to="none",
         seed=config.seed,
         bf16=bf16,
@@ -261,6 +292,7 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
     from trl.trainer.callbacks import RichProgressCallback
 
     started = time.perf_counter()
+    run_folder.preflight(config, out_dir)
     torch.manual_seed(config.seed)
     model_dir = resolve_model(config.model)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -270,8 +302,13 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
     room = config.max_length - virtual_tokens(config)
     train_data = load_rows(config.train_file, encoding, tokenizer, room, config.max_train_records, config.add_call_tokens)
     validation_data = load_rows(config.validation_file, encoding, tokenizer, room, config.max_validation_records, config.add_call_tokens)
-    if not train_data.rows:
-        raise ConfigError(f"{config.train_file}: no record fits in max_length {config.max_length}")
+    for setting, data in (("train_file", train_data), ("validation_file", validation_data)):
+        if not data.rows:
+            path = getattr(config, setting)
+            why = f"none of its {len(data.dropped)} records fits in max_length {config.max_length}" if data.dropped else "it holds no records"
+            raise ConfigError(f"{setting} {path}: {why}; training needs records in both train_file and validation_file")
+    if int(os.environ.get("RANK", "0")) == 0:  # one process clears and keys the folder
+        run_folder.prepare(out_dir, run_folder.run_key(config), resume=resume, stage_dirs=(STAGE1_DIR,))
 
     use_cpu = not torch.cuda.is_available()
     dtype = preferred_dtype("cpu" if use_cpu else "cuda")
@@ -293,7 +330,7 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
         trainer = sft_trainer_class(full_logits_loss=config.add_call_tokens)(
             model=model, args=args, processing_class=tokenizer, peft_config=peft_config(config, tokenizer, method),
             train_dataset=sft_dataset(train_data.rows, prefix), eval_dataset=sft_dataset(validation_data.rows, prefix),
-            callbacks=[EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)],
+            callbacks=[EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience), finite_guard_class()()],
         )
         trainer.remove_callback(ProgressCallback)  # rich progress bars, as everywhere else in fcbench
         trainer.add_callback(RichProgressCallback())
@@ -304,6 +341,7 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
         stage1_dir = out_dir / STAGE1_DIR
         first = stage("prompt_tuning", stage1_dir, config.prompt_tuning.learning_rate,
                       config.prompt_tuning.max_steps if config.prompt_tuning.max_steps > 0 else config.max_steps, load_model())
+        check_finite_weights(first.trainer.model)
         first.trainer.save_model(str(stage1_dir))  # a standard prompt-tuning adapter, itself a candidate
         soft_prompt = first.trainer.model.get_prompt_embedding_to_save("default")
         stages.append(first)
@@ -316,11 +354,14 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
         stages.append(stage(config.method, out_dir, learning_rate, config.max_steps, load_model()))
 
     final = stages[-1].trainer
+    check_finite_weights(final.model)
     final.save_model(str(out_dir))  # the best checkpoint (load_best_model_at_end), adapter only
     manifest = _manifest(config, model_dir, PromptFormat(encoding, call_tokens=config.add_call_tokens), train_data, validation_data, stages, time.perf_counter() - started)
     if final.is_world_process_zero():
         tokenizer.save_pretrained(out_dir)
-        (out_dir / "run.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        # Written last, with the checksums of what it describes: evaluation verifies them.
+        manifest["adapter_files"] = adapter_checksums(out_dir)
+        (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
     return TrainResult(out_dir, manifest)
 
 

@@ -99,7 +99,7 @@ def _tokenizer(name: str | None) -> Any:
     from fcbench.models.registry import resolve_model
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(resolve_model(name))
+    return AutoTokenizer.from_pretrained(resolve_model(name, tokenizer_only=True))
 
 
 def _adapter_prompt_format(adapter: str | None) -> dict[str, Any]:
