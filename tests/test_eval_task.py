@@ -208,8 +208,9 @@ def test_an_adapter_that_changed_since_training_or_belongs_to_another_base_is_re
 
 def test_models_and_adapters_that_cannot_be_loaded_are_one_line_each(tiny_llama_dir: Path, tmp_path: Path) -> None:
     from conftest import save_tiny_llama
-    from fcbench.errors import UserError
     from transformers import AutoTokenizer
+
+    from fcbench.errors import UserError
 
     common = dict(tasks=("fcbench_simple",), limit=1, batch_size=1, dtype="float32", max_gen_toks=4, results_dir=tmp_path / "results", cache=False)
     (tmp_path / "weights.bin").write_bytes(b"\0" * 16)
