@@ -27,6 +27,7 @@ from typing import Any
 
 from fcbench.benchmark.ast_match import ast_verdict
 from fcbench.benchmark.canonical import json_equal
+from fcbench.benchmark.formats import FCBENCH_READING, Reading
 from fcbench.benchmark.groups import Group, groups_of, ordered
 from fcbench.benchmark.matching import best_assignment
 from fcbench.benchmark.parser import Parsed, parse_output
@@ -92,9 +93,10 @@ def _pair_calls(predicted: Sequence[Call], gold: Sequence[Call]) -> tuple[int, l
 # Scoring one item
 
 
-def score_output(record: Record, raw_output: str) -> ItemScore:
-    """Parse a raw model output and score it against the record. Never raises."""
-    return score_parsed(record, parse_output(raw_output))
+def score_output(record: Record, raw_output: str, reading: Reading = FCBENCH_READING) -> ItemScore:
+    """Read a raw model output (fcbench's envelope unless ``reading`` says otherwise) and score
+    it against the record. Never raises."""
+    return score_parsed(record, reading.read(raw_output) if reading is not FCBENCH_READING else parse_output(raw_output))
 
 
 def score_missing(record: Record) -> ItemScore:

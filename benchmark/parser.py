@@ -91,22 +91,57 @@ def _first_object(text: str, start: int) -> tuple[dict[str, Any] | None, tuple[E
     first_failure: tuple[ErrorType, str] | None = None
     may_grow = False
     for _ in range(MAX_START_ATTEMPTS):
-        try:
-            obj, _end = _DECODER.raw_decode(text, start)
-            return obj, (ErrorType.PARSE_INVALID_JSON, ""), may_grow
-        except json.JSONDecodeError as err:
-            failure = _classify(text, err)
-            may_grow = may_grow or failure[0] is ErrorType.PARSE_TRUNCATED or err.pos > len(text) - _LONGEST_TOKEN
-        except RecursionError:
-            failure = (ErrorType.PARSE_INVALID_JSON, "JSON nested too deeply")
-        except ValueError as err:  # NaN/Infinity, or an integer with too many digits
-            failure = (ErrorType.PARSE_INVALID_JSON, str(err))
+        decoded = decode_at(text, start)
+        if isinstance(decoded, Decoded):
+            return decoded.value, (ErrorType.PARSE_INVALID_JSON, ""), may_grow
+        failure = (decoded.error, decoded.message)
+        may_grow = may_grow or decoded.may_grow
         first_failure = first_failure or failure
         start = text.find("{", start + 1)
         if start < 0:
             break
     assert first_failure is not None
     return None, first_failure, may_grow
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    value: Any
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    error: ErrorType
+    message: str
+    may_grow: bool
+    """More text could still make it decode (it ran out of text, or stopped inside a literal)."""
+
+
+def decode_at(text: str, start: int) -> Decoded | Undecodable:
+    """One JSON value starting at ``text[start]``, with where it ends; or why it cannot be read.
+    Never raises: JSON's own errors, nesting too deep, NaN/Infinity, ``1e400`` and integers of
+    too many digits are all typed failures."""
+    try:
+        value, end = _DECODER.raw_decode(text, start)
+        return Decoded(value, end)
+    except json.JSONDecodeError as err:
+        error, message = _classify(text, err)
+        return Undecodable(error, message, error is ErrorType.PARSE_TRUNCATED or err.pos > len(text) - _LONGEST_TOKEN)
+    except RecursionError:
+        return Undecodable(ErrorType.PARSE_INVALID_JSON, "JSON nested too deeply", False)
+    except ValueError as err:  # NaN/Infinity, or an integer with too many digits
+        return Undecodable(ErrorType.PARSE_INVALID_JSON, str(err), False)
+
+
+def first_object(text: str) -> tuple[dict[str, Any] | None, tuple[ErrorType, str]]:
+    """The first complete JSON object in ``text`` (as :func:`parse_output` finds it), else why
+    there is none."""
+    start = text.find("{")
+    if start < 0:
+        return None, (ErrorType.PARSE_EMPTY if not text.strip() else ErrorType.PARSE_NO_JSON, "no JSON object in the output")
+    obj, failure, _ = _first_object(text, start)
+    return obj, failure
 
 
 _FENCE_AND_SPACE = " \t\r\n`"

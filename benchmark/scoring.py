@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fcbench.benchmark.formats import FCBENCH_READING, Reading
 from fcbench.benchmark.frozen import FrozenBenchmark
 from fcbench.benchmark.jsonl import Problem, content_lines, json_text, write_together
 from fcbench.benchmark.metrics import METRICS, Estimate, ItemScore, aggregate, score_missing, score_output
@@ -90,6 +91,7 @@ class ScoreReport:
     benchmark_problems: list[Problem]
     prediction_problems: list[Problem]
     counts: Counter[str]
+    reading: Reading = FCBENCH_READING
 
     def verdict_counts(self) -> Counter[str]:
         return Counter(str(item.verdict.error_type) for item in self.items)
@@ -100,6 +102,7 @@ class ScoreReport:
             "predictions": {"path": str(self.predictions), "sha256": sha256_file(self.predictions)},
             "record_format_version": RECORD_FORMAT_VERSION,
             "scoring_version": SCORING_VERSION,
+            **self.reading.to_json(),
             "n_items": len(self.items),
             "counts": dict(self.counts),
             "metrics": {group: {m: est.to_json() for m, est in ests.items()} for group, ests in self.aggregates.items()},
@@ -123,42 +126,44 @@ def benchmark_label(frozen: FrozenBenchmark) -> str:
     return f"{frozen.name}-{frozen.version}"
 
 
-_SCORED: dict[tuple[str, str, str], ItemScore] = {}
+_SCORED: dict[tuple[str, str, str, Reading], ItemScore] = {}
 """Items scored inside lm-eval (its ``process_results``), by (benchmark label, id, output),
 until the same run's report takes them: one scoring pass per evaluation."""
 
 
-def score_item(benchmark: str, record: Record, output: str) -> ItemScore:
+def score_item(benchmark: str, record: Record, output: str, reading: Reading = FCBENCH_READING) -> ItemScore:
     """Score one item and keep the score for :func:`score_records` on the same benchmark."""
-    key = (benchmark, record.id, output)
+    key = (benchmark, record.id, output, reading)
     if key not in _SCORED:
-        _SCORED[key] = score_output(record, output)
+        _SCORED[key] = score_output(record, output, reading)
     return _SCORED[key]
 
 
-def _taken_or_scored(benchmark: str | None, record: Record, output: str) -> ItemScore:
-    kept = _SCORED.pop((benchmark, record.id, output), None) if benchmark else None
-    return kept or score_output(record, output)
+def _taken_or_scored(benchmark: str | None, record: Record, output: str, reading: Reading) -> ItemScore:
+    kept = _SCORED.pop((benchmark, record.id, output, reading), None) if benchmark else None
+    return kept or score_output(record, output, reading)
 
 
-def score_records(records: list[Record], predictions: PredictionFile, benchmark: str | None = None) -> list[ItemScore]:
+def score_records(records: list[Record], predictions: PredictionFile, benchmark: str | None = None, reading: Reading = FCBENCH_READING) -> list[ItemScore]:
     """Score every benchmark record, in benchmark order; no prediction scores 0. With
     ``benchmark`` (its label), items already scored by :func:`score_item` are taken as they are."""
     return [
-        _taken_or_scored(benchmark, record, predictions.by_id[record.id].output) if record.id in predictions.by_id else score_missing(record)
+        _taken_or_scored(benchmark, record, predictions.by_id[record.id].output, reading) if record.id in predictions.by_id else score_missing(record)
         for record in records
     ]
 
 
-def score_files(benchmark_path: str | Path, predictions_path: str | Path, ids: set[str] | None = None, label: str | None = None) -> ScoreReport:
+def score_files(benchmark_path: str | Path, predictions_path: str | Path, ids: set[str] | None = None, label: str | None = None,
+                reading: Reading = FCBENCH_READING) -> ScoreReport:
     """Score a predictions file against a benchmark; with ``ids``, only those items (a run over
     part of the benchmark, e.g. lm-eval's ``--limit``); with ``label``, the benchmark's
-    :func:`benchmark_label`, reusing the scores lm-eval's hooks made in this process."""
+    :func:`benchmark_label`, reusing the scores lm-eval's hooks made in this process;
+    ``reading``: the outputs' tool-call format and prompt mode."""
     records, benchmark_problems = load_benchmark(benchmark_path)
     if ids is not None:
         records = [r for r in records if r.id in ids]
     predictions = read_predictions(predictions_path, {r.id for r in records})
-    items = score_records(records, predictions, label)
+    items = score_records(records, predictions, label, reading)
     counts = Counter(predictions.counts)
     counts["missing_prediction"] = sum(1 for r in records if r.id not in predictions.by_id)
     counts["scored"] = len(items) - counts["missing_prediction"]
@@ -175,6 +180,7 @@ def score_files(benchmark_path: str | Path, predictions_path: str | Path, ids: s
         benchmark_problems=benchmark_problems,
         prediction_problems=predictions.problems + missing,
         counts=counts,
+        reading=reading,
     )
 
 

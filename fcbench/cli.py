@@ -20,6 +20,7 @@ from rich.table import Table
 
 from fcbench import board
 from fcbench.bench import DEFAULT_LIMIT
+from fcbench.benchmark.formats import Reading, format_names
 from fcbench.benchmark.frozen import BENCHMARK_DIR
 from fcbench.benchmark.metrics import METRICS
 from fcbench.benchmark.scoring import ScoreReport, score_files, write_report
@@ -97,13 +98,15 @@ def score(
     benchmark: Annotated[Path, typer.Option("--benchmark", exists=True, dir_okay=False, help="Benchmark records (JSONL).")],
     predictions: Annotated[Path, typer.Option("--predictions", exists=True, dir_okay=False, help='Raw outputs, one {"id", "output"} per line.')],
     out: Annotated[Path | None, typer.Option("--out", help="Write scores.json and items.jsonl here.")] = None,
+    answer_format: Annotated[str, typer.Option("--answer-format", help=f"How the outputs write calls: {', '.join(format_names())} (auto: detected per output).")] = "fcbench",
+    mode: Annotated[str, typer.Option("--mode", help="prompt (fcbench's prompt asked for its envelope) or native (the model's own tool format; prose is an abstention).")] = "prompt",
 ) -> None:
     """Score raw model outputs against a benchmark, without running any model.
 
     Exits 1 when the benchmark itself has problems (its scores would be meaningless);
     prediction problems are reported and counted, and a missing prediction scores 0.
     """
-    report = score_files(benchmark, predictions)
+    report = score_files(benchmark, predictions, reading=Reading(answer_format, mode))  # type: ignore[arg-type]
     console.print(_metrics_table(report))
     console.print(_verdict_table(report))
     _print_problems("benchmark", report.benchmark_problems)
