@@ -120,6 +120,7 @@ def test_score_reads_the_format_it_is_told_and_records_it(tmp_path) -> None:
     scores = json.loads((tmp_path / "native" / "scores.json").read_text())
     assert scores["verdicts"] == {"ok": 2} and (scores["answer_format"], scores["mode"]) == ("auto", "native")
     strict = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "strict")])
+    assert strict.exit_code == 0, strict.output
     assert json.loads((tmp_path / "strict" / "scores.json").read_text())["verdicts"] == {"parse:no_json": 1, "parse:wrong_envelope": 1}
     unknown = CliRunner().invoke(app, [*args, "--answer-format", "xml"])
     assert unknown.exit_code == 1 and "--answer-format 'xml': unknown; known: auto, hermes, mistral, openai, fcbench, llama3, python" in unknown.output
