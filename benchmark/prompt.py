@@ -115,10 +115,47 @@ def _plain(record: Record, shots: Sequence[Record], call_tokens: bool) -> str:
     return examples + _plain_block(record)
 
 
-def _chat(record: Record, tokenizer: Any, shots: Sequence[Record], call_tokens: bool) -> str:
+def chat_messages(record: Record, shots: Sequence[Record] = (), call_tokens: bool = False) -> list[dict[str, str]]:
+    """The ``chat`` encoding as messages: what a chat template renders in process, and what a
+    chat-completions endpoint is sent."""
     messages = [{"role": "system", "content": instruction_text(record)}]
     for shot in shots:
         messages.append({"role": "user", "content": input_text(shot)})
         messages.append({"role": "assistant", "content": completion_text(shot, call_tokens)})
     messages.append({"role": "user", "content": input_text(record)})
-    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return messages
+
+
+def _chat(record: Record, tokenizer: Any, shots: Sequence[Record], call_tokens: bool) -> str:
+    return tokenizer.apply_chat_template(chat_messages(record, shots, call_tokens), add_generation_prompt=True, tokenize=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Native mode: the model's own tool-use template, no fcbench answer format
+
+NATIVE_PROMPT_FORMAT = "native"
+"""The prompt format recorded for native mode: the model's own template decides the text."""
+
+
+def native_messages(record: Record) -> list[dict[str, str]]:
+    """Native mode's conversation: the question alone. The functions go in ``tools``; neither
+    fcbench's instruction, its answer format nor its example call is shown."""
+    return [{"role": "user", "content": record.question}]
+
+
+def native_tools(record: Record) -> list[dict[str, Any]]:
+    """The offered functions as OpenAI-style tools (what ``apply_chat_template(tools=...)`` and a
+    chat-completions request take)."""
+    return [{"type": "function", "function": dict(function)} for function in record.functions]
+
+
+def render_native(record: Record, tokenizer: Any) -> Rendered:
+    """The prompt of native mode: the tokenizer's own chat template, given the functions as
+    tools. A template that ignores tools would hide the functions: refused."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise UserError("--mode native needs a tokenizer with a chat template; use --mode prompt")
+    messages = native_messages(record)
+    prompt = tokenizer.apply_chat_template(messages, tools=native_tools(record), add_generation_prompt=True, tokenize=False)
+    if record.functions and prompt == tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False):
+        raise UserError(f"the chat template of {getattr(tokenizer, 'name_or_path', 'this tokenizer')} does not render tools, so native mode would hide the functions: use --mode prompt")
+    return Rendered(prompt, completion_text(record))

@@ -66,6 +66,11 @@ class EvalSummary:
     scoring_version: int
     created: str
     """ISO 8601, UTC: with the results folder, what makes recording idempotent."""
+    mode: str = "prompt"
+    """``prompt`` (fcbench's prompt) or ``native`` (the model's own tool template)."""
+    answer_format: str = "fcbench"
+    """How the outputs were read (benchmark/formats.py); ``auto``: detected per output."""
+    backend: str = "hf"
     tasks: list[str] = field(default_factory=list)
     task_versions: dict[str, Any] = field(default_factory=dict)
     limit: int | None = None

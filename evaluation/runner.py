@@ -22,8 +22,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from fcbench.benchmark.formats import Mode, Reading
 from fcbench.benchmark.frozen import FrozenBenchmark
 from fcbench.benchmark.jsonl import json_text
 from fcbench.benchmark.prompt import PROMPT_FORMAT_VERSION, Encoding
@@ -40,6 +41,9 @@ from fcbench.paths import RESULTS_DIR
 
 DEFAULT_BATCH_SIZE = 16
 """The same for every candidate: padding differs with batch size, and so do greedy outputs."""
+
+
+BackendName = Literal["hf", "openai", "vllm"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +67,34 @@ class EvalConfig:
     cache: bool = True
     results_dir: Path = RESULTS_DIR
     name: str | None = None
+    mode: Mode = "prompt"
+    """``prompt``: fcbench's prompt and answer format; ``native``: the model's own tool template."""
+    answer_format: str | None = None
+    """None: ``fcbench`` in prompt mode, ``auto`` (every format, detected) in native mode."""
+    backend: BackendName = "hf"
+    base_url: str | None = None
+    """``--backend openai``: the endpoint, e.g. ``http://127.0.0.1:8000/v1``."""
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = 4
+    request_timeout_s: float = 120.0
+    tensor_parallel_size: int = 1
+    data_parallel_size: int = 1
+    gpu_memory_utilization: float | None = None
+
+    def reading(self) -> Reading:
+        return Reading(self.answer_format or ("auto" if self.mode == "native" else "fcbench"), self.mode)
 
     def candidate(self) -> str:
-        """``<model>[+<adapter>]-<K>shot``: the folder under ``results/`` and the leaderboard name."""
+        """``<model>[+<adapter>]-<K>shot[-native][-<format>]``: the folder under ``results/``
+        and the leaderboard name. Another mode or answer format is another candidate."""
         if self.name:
             return self.name
         # A local folder is named by its last part; a Hub id keeps its owner (org--name).
         model = Path(self.model).name if Path(self.model).is_dir() else self.model.replace("/", "--")
         adapter = f"+{self.adapter.resolve().name}" if self.adapter else ""
-        return f"{model}{adapter}-{self.fewshot}shot"
+        mode = "" if self.mode == "prompt" else f"-{self.mode}"
+        answer_format = f"-{self.answer_format}" if self.answer_format and self.answer_format != EvalConfig(mode=self.mode).reading().answer_format else ""
+        return f"{model}{adapter}-{self.fewshot}shot{mode}{answer_format}"
 
 
 @dataclass(slots=True)
@@ -84,25 +107,18 @@ class EvalRun:
 
 def run_eval(cfg: EvalConfig, progress: Any = None) -> EvalRun:
     """Evaluate one candidate and write its results; see the module docstring."""
-    import torch
-
     # lm-eval warns per task about custom-dataset kwargs and per batch about truncation; the
     # truncation is counted and reported below instead.
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
     started = time.perf_counter()
     suite = suite_of(cfg.tasks)
     out_dir = results_folder(cfg, suite)
-    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = cfg.dtype or preferred_dtype(device)
-    if cfg.adapter is not None:
-        verify_adapter(cfg.adapter, cfg.model)
-    model_args = _model_args(cfg, resolve_model(cfg.model), dtype)
-    adapter_sha256 = sha256_tree(cfg.adapter, ADAPTER_FILES) if cfg.adapter else None
+    backend = BACKENDS[cfg.backend](cfg, progress)
     frozen = suite.frozen()
     made_here = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return _evaluate(cfg, progress, out_dir, frozen, device, dtype, model_args, adapter_sha256, started)
+        return _evaluate(cfg, out_dir, frozen, backend, started)
     except BaseException:
         if made_here:  # a failed evaluation leaves no folder that looks like a result
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -118,18 +134,126 @@ def results_folder(cfg: EvalConfig, suite: Suite) -> Path:
     return suite.under(cfg.results_dir) / name
 
 
-def _evaluate(cfg: EvalConfig, progress: Any, out_dir: Path, frozen: FrozenBenchmark, device: str, dtype: str, model_args: dict[str, Any],
-              adapter_sha256: str | None, started: float) -> EvalRun:
-    from fcbench.evaluation.lm import FcbenchLM
+@dataclass(slots=True)
+class Backend:
+    """One way of running the candidate, set up and checked before any item is asked."""
+
+    model_args: dict[str, Any]
+    """What is recorded: the ``--model_args`` of the equivalent plain lm-eval command."""
+    make_lm: Callable[[], Any]
+    metadata: dict[str, Any]
+    """For fcbench's tasks: the tokenizer that renders prompts, the adapter, the reading."""
+    model: dict[str, Any]
+    """Provenance of the model (models/registry.describe, plus the endpoint for a server)."""
+    identity: Callable[[Any], dict[str, Any]]
+    """What the cached answers depend on besides the prompt, given the loaded lm."""
+    device: str | None = None
+    dtype: str | None = None
+    adapter_sha256: str | None = None
+
+
+def _common_metadata(cfg: EvalConfig) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"fewshot": cfg.fewshot, **cfg.reading().to_json()}
+    if cfg.prompt_encoding:
+        metadata["prompt_encoding"] = cfg.prompt_encoding
+    return metadata
+
+
+def hf_backend(cfg: EvalConfig, progress: Any) -> Backend:
+    """In process: lm-eval's HF backend plus fcbench's stopping criterion and KV cache."""
+    import torch
+
+    device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = cfg.dtype or preferred_dtype(device)
+    if cfg.adapter is not None:
+        verify_adapter(cfg.adapter, cfg.model)
+    model_args = _model_args(cfg, resolve_model(cfg.model), dtype)
+    adapter_sha256 = sha256_tree(cfg.adapter, ADAPTER_FILES) if cfg.adapter else None
+    # Native answers may hold several calls in the model's own markup: no stopping at the first object.
+    json_stop = cfg.json_stop and cfg.mode == "prompt"
+
+    def make_lm() -> Any:
+        from fcbench.evaluation.lm import FcbenchLM
+
+        return _loaded(cfg, lambda: FcbenchLM(**model_args, batch_size=cfg.batch_size, device=device, json_stop=json_stop, progress=progress))
+
+    def identity(_lm: Any) -> dict[str, Any]:
+        return {"model": describe(cfg.model), "model_files": _stat_tree(Path(model_args["pretrained"])), "adapter": adapter_sha256, "dtype": dtype,
+                "batch_size": cfg.batch_size, "json_stop": json_stop, "libraries": library_versions(("torch", "transformers", "peft", "lm_eval"))}
+
+    return Backend(model_args, make_lm, {**model_args, **_common_metadata(cfg)}, {**describe(cfg.model), "path": model_args["pretrained"]}, identity,
+                   device, dtype, adapter_sha256)
+
+
+def openai_backend(cfg: EvalConfig, progress: Any) -> Backend:
+    """A served model behind an OpenAI-compatible endpoint (``evaluation/openai_lm.py``)."""
+    if not cfg.base_url:
+        raise UserError("--backend openai needs --base-url, e.g. http://127.0.0.1:8000/v1")
+    if cfg.adapter is not None:
+        raise UserError("--backend openai evaluates what the server serves: serve the adapter under a name (vLLM: --lora-modules NAME=PATH) and pass that name as --model")
+    model_args = {"base_url": cfg.base_url, "model": cfg.model, "api_key_env": cfg.api_key_env, "concurrency": cfg.concurrency, "timeout": cfg.request_timeout_s}
+
+    def make_lm() -> Any:
+        from fcbench.evaluation.openai_lm import OpenAIChatLM
+
+        return OpenAIChatLM(**model_args, progress=progress)
+
+    def identity(lm: Any) -> dict[str, Any]:
+        return {"backend": "openai", "endpoint": lm.server, "max_gen_toks": cfg.max_gen_toks}
+
+    return Backend(model_args, make_lm, _common_metadata(cfg), {"name": cfg.model, "source": cfg.base_url}, identity)
+
+
+def vllm_model_args(cfg: EvalConfig, model_dir: str) -> dict[str, Any]:
+    """lm-eval's ``vllm`` model arguments for a candidate: parallelism, dtype, and the adapter
+    as vLLM's LoRA (its rank read from the adapter's config)."""
+    args: dict[str, Any] = {"pretrained": model_dir, "dtype": cfg.dtype or "auto", "tensor_parallel_size": cfg.tensor_parallel_size,
+                            "data_parallel_size": cfg.data_parallel_size, "batch_size": "auto", "seed": 1234}
+    if cfg.gpu_memory_utilization is not None:
+        args["gpu_memory_utilization"] = cfg.gpu_memory_utilization
+    if cfg.adapter is not None:
+        peft = json.loads((cfg.adapter / "adapter_config.json").read_text())
+        if peft.get("peft_type", "LORA") != "LORA":
+            raise UserError(f"{cfg.adapter}: vLLM serves LoRA adapters only, not {peft.get('peft_type')}; use --backend hf")
+        args |= {"lora_local_path": str(cfg.adapter), "max_lora_rank": int(peft.get("r", 16))}
+        if (cfg.adapter / "tokenizer_config.json").is_file():
+            args["tokenizer"] = str(cfg.adapter)
+    return args
+
+
+def vllm_backend(cfg: EvalConfig, progress: Any) -> Backend:
+    """lm-eval's vLLM backend (GPU only): tensor and data parallelism, LoRA adapters."""
+    from importlib.util import find_spec
+
+    if cfg.adapter is not None:
+        verify_adapter(cfg.adapter, cfg.model)
+    model_args = vllm_model_args(cfg, resolve_model(cfg.model))
+    if find_spec("vllm") is None:
+        raise UserError("--backend vllm needs vLLM on a GPU machine: pip install vllm (it brings its own CUDA torch)")
+    adapter_sha256 = sha256_tree(cfg.adapter, ADAPTER_FILES) if cfg.adapter else None
+
+    def make_lm() -> Any:
+        from lm_eval.api.registry import get_model
+
+        return _loaded(cfg, lambda: get_model("vllm")(**model_args))
+
+    def identity(_lm: Any) -> dict[str, Any]:
+        return {"backend": "vllm", **model_args, "adapter": adapter_sha256, "libraries": library_versions(("vllm", "lm_eval"))}
+
+    metadata = {"pretrained": model_args["pretrained"], "peft": model_args.get("lora_local_path"), "tokenizer": model_args.get("tokenizer"), **_common_metadata(cfg)}
+    return Backend(model_args, make_lm, metadata, {**describe(cfg.model), "path": model_args["pretrained"]}, identity, "cuda", model_args["dtype"], adapter_sha256)
+
+
+BACKENDS: dict[str, Callable[[EvalConfig, Any], Backend]] = {"hf": hf_backend, "openai": openai_backend, "vllm": vllm_backend}
+
+
+def _evaluate(cfg: EvalConfig, out_dir: Path, frozen: FrozenBenchmark, backend: Backend, started: float) -> EvalRun:
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
-    lm = _loaded(cfg, lambda: FcbenchLM(**model_args, batch_size=cfg.batch_size, device=device, json_stop=cfg.json_stop, progress=progress))
-    metadata = {**model_args, "fewshot": cfg.fewshot}
-    if cfg.prompt_encoding:
-        metadata["prompt_encoding"] = cfg.prompt_encoding
-    task_manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata=metadata)
-    cache = str(out_dir / "cache" / _fingerprint(cfg, model_args, adapter_sha256) / "responses") if cfg.cache else None
+    lm = backend.make_lm()
+    task_manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata=backend.metadata)
+    cache = str(out_dir / "cache" / _fingerprint(backend.identity(lm)) / "responses") if cfg.cache else None
     results = simple_evaluate(
         model=lm, tasks=list(cfg.tasks), task_manager=task_manager, limit=cfg.limit, log_samples=True, use_cache=cache,
         gen_kwargs={"max_gen_toks": cfg.max_gen_toks} if cfg.max_gen_toks else None,
@@ -138,9 +262,9 @@ def _evaluate(cfg: EvalConfig, progress: Any, out_dir: Path, frozen: FrozenBench
 
     samples: dict[str, list[dict[str, Any]]] = results.pop("samples")
     outputs = _write_samples(out_dir, samples)
-    report = score_files(frozen.path, outputs["path"], ids=set(outputs["ids"]), label=benchmark_label(frozen))
+    report = score_files(frozen.path, outputs["path"], ids=set(outputs["ids"]), label=benchmark_label(frozen), reading=cfg.reading())
     write_report(report, out_dir)
-    summary = _summary(cfg, model_args, adapter_sha256, device, dtype, frozen, results, samples, lm, seconds, len(report.items))
+    summary = _summary(cfg, backend, frozen, results, samples, lm, seconds, len(report.items))
     write_results(out_dir, summary, results, default=_jsonable)
     return EvalRun(out_dir, summary, report, results)
 
@@ -170,18 +294,8 @@ def _model_args(cfg: EvalConfig, model_dir: str, dtype: str) -> dict[str, Any]:
     return args
 
 
-def _fingerprint(cfg: EvalConfig, model_args: dict[str, Any], adapter_sha256: str | None) -> str:
-    """What the cached answers depend on besides the prompt text."""
-    identity = {
-        "model": describe(cfg.model),
-        "model_files": _stat_tree(Path(model_args["pretrained"])),
-        "adapter": adapter_sha256,
-        "dtype": model_args["dtype"],
-        "batch_size": cfg.batch_size,
-        "json_stop": cfg.json_stop,
-        "libraries": library_versions(("torch", "transformers", "peft", "lm_eval")),
-    }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+def _fingerprint(identity: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _stat_tree(folder: Path) -> list[tuple[str, int, int]] | None:
@@ -217,19 +331,23 @@ def count_truncated(lm: Any, rows: Iterable[dict[str, Any]]) -> int:
     return truncated
 
 
-def _summary(cfg: EvalConfig, model_args: dict[str, Any], adapter_sha256: str | None, device: str, dtype: str, frozen: FrozenBenchmark,
-             results: dict[str, Any], samples: dict[str, list[dict[str, Any]]], lm: Any, seconds: float, n_items: int) -> EvalSummary:
+def _summary(cfg: EvalConfig, backend: Backend, frozen: FrozenBenchmark, results: dict[str, Any], samples: dict[str, list[dict[str, Any]]], lm: Any,
+             seconds: float, n_items: int) -> EvalSummary:
     rows = [row for task_rows in samples.values() for row in task_rows]
+    server = getattr(lm, "server", None)
     return EvalSummary(
         candidate=cfg.candidate(),
-        model={**describe(cfg.model), "path": model_args["pretrained"]},
-        adapter=AdapterRef(str(cfg.adapter), adapter_sha256) if cfg.adapter else None,
+        model={**backend.model, **({"server": server} if server else {})},
+        adapter=AdapterRef(str(cfg.adapter), backend.adapter_sha256) if cfg.adapter else None,
         fewshot=cfg.fewshot,
         prompt_format=",".join(sorted({row["doc"]["prompt_format"] for row in rows})),
         prompt_format_version=PROMPT_FORMAT_VERSION,
         benchmark=BenchmarkRef(frozen.name, frozen.version, frozen.sha256),
         scoring_version=SCORING_VERSION,
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        mode=cfg.mode,
+        answer_format=cfg.reading().answer_format,
+        backend=cfg.backend,
         tasks=list(cfg.tasks),
         task_versions=results.get("versions", {}),
         limit=cfg.limit,
@@ -237,14 +355,14 @@ def _summary(cfg: EvalConfig, model_args: dict[str, Any], adapter_sha256: str | 
         git_commit=git_commit(),
         libraries=library_versions(),
         run={
-            "lm_eval_model_args": model_args,
-            "batch_size": cfg.batch_size,
-            "device": device,
-            "dtype": dtype,
-            "json_stop": cfg.json_stop,
+            "lm_eval_model_args": backend.model_args,
+            "batch_size": cfg.batch_size if cfg.backend == "hf" else None,
+            "device": backend.device,
+            "dtype": backend.dtype,
+            "json_stop": cfg.json_stop and cfg.mode == "prompt" and cfg.backend == "hf",
             "max_gen_toks": sorted({int(row["arguments"][0][1]["max_gen_toks"]) for row in rows}),
-            "from_cache": n_items - lm.generated,
-            "truncated_prompts": count_truncated(lm, rows),
+            "from_cache": n_items - lm.generated if hasattr(lm, "generated") else None,
+            "truncated_prompts": count_truncated(lm, rows) if hasattr(lm, "tok_encode") else None,
             "seconds": round(seconds, 2),
             "items_per_second": round(n_items / seconds, 3) if seconds else None,
             "config": {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},

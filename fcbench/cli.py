@@ -320,20 +320,34 @@ def evaluate(
     name: Annotated[str | None, typer.Option("--name", help="Candidate name (default <model>[+<adapter>]-<K>shot).")] = None,
     leaderboard_db: Annotated[Path, typer.Option("--db", help="Record the evaluation in this leaderboard database.")] = DEFAULT_DB,
     record: Annotated[bool, typer.Option("--record/--no-record", help="Record the evaluation in the leaderboard.")] = True,
+    mode: Annotated[str, typer.Option("--mode", help="prompt: fcbench's prompt and answer format; native: the functions go to the model's own chat template as tools.")] = "prompt",
+    answer_format: Annotated[str | None, typer.Option("--answer-format", help=f"How answers are read: {', '.join(format_names())} (default: fcbench in prompt mode, auto in native).")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="hf (in process), openai (an OpenAI-compatible endpoint) or vllm (GPU).")] = "hf",
+    base_url: Annotated[str | None, typer.Option("--base-url", help="--backend openai: the endpoint, e.g. http://127.0.0.1:8000/v1; --model is the served model's name.")] = None,
+    api_key_env: Annotated[str, typer.Option("--api-key-env", help="--backend openai: the environment variable holding the API key (never stored).")] = "OPENAI_API_KEY",
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="--backend openai: requests in flight at once.")] = 4,
+    request_timeout: Annotated[float, typer.Option("--timeout", min=1.0, help="--backend openai: seconds per request before a retry.")] = 120.0,
+    tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", min=1, help="--backend vllm: GPUs per model replica.")] = 1,
+    data_parallel_size: Annotated[int, typer.Option("--data-parallel-size", min=1, help="--backend vllm: model replicas.")] = 1,
 ) -> None:
     """Evaluate a model (and adapter) on the held-out benchmark through lm-evaluation-harness,
     and record it in the leaderboard."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from fcbench.evaluation.runner import EvalConfig, run_eval
+    from fcbench.evaluation.runner import BACKENDS, EvalConfig, run_eval
 
     if prompt_encoding not in (None, "plain", "chat"):
         raise typer.BadParameter(f"--prompt-encoding must be plain or chat, not {prompt_encoding!r}")
+    if backend not in BACKENDS:
+        raise typer.BadParameter(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
     cfg = EvalConfig(
         model=model, adapter=adapter, fewshot=fewshot, limit=limit, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()),
         batch_size=batch_size, dtype=dtype, prompt_encoding=prompt_encoding, max_gen_toks=max_gen_toks, json_stop=json_stop, cache=cache,  # type: ignore[arg-type]
-        results_dir=results_dir, name=name,
+        results_dir=results_dir, name=name, mode=mode, answer_format=answer_format, backend=backend, base_url=base_url,  # type: ignore[arg-type]
+        api_key_env=api_key_env, concurrency=concurrency, request_timeout_s=request_timeout, tensor_parallel_size=tensor_parallel_size,
+        data_parallel_size=data_parallel_size,
     )
+    cfg.reading()  # an unknown mode or format is refused before anything loads
     columns = (TextColumn(f"[bold]{cfg.candidate()}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         run = run_eval(cfg, progress=progress)
@@ -343,10 +357,11 @@ def evaluate(
     _print_problems("predictions", run.report.prediction_problems)
     truncated = how["truncated_prompts"]
     style = "bold red" if truncated else "green"
+    where = f"{how['dtype']}, batch {how['batch_size']}" if s.backend == "hf" else f"{s.backend} backend ({s.model.get('source', s.model['name'])})"
+    cut = f"; [{style}]{truncated} prompt(s) left-truncated[/]" if truncated is not None else ""
     console.print(
         f"{s.n_items} items ({how['from_cache']} from this candidate's cache) in {how['seconds']:.1f} s "
-        f"({how['items_per_second']:.2f} items/s), {s.prompt_format}, "
-        f"{how['dtype']}, batch {how['batch_size']}; [{style}]{truncated} prompt(s) left-truncated[/]"
+        f"({how['items_per_second']:.2f} items/s), {s.prompt_format}, {s.mode} mode, {s.answer_format} answers, {where}{cut}"
     )
     console.print(f"wrote [bold]{run.out_dir}[/] (results.json, scores.json, items.jsonl, predictions.jsonl, samples_*.jsonl)")
     if record:

@@ -12,6 +12,11 @@ Runtime options arrive as lm-eval metadata (``--metadata '{...}'``; lm-eval's CL
 - ``prompt_encoding`` (``plain`` or ``chat``): by default the one the adapter was trained with
   (its ``run.json``), else ``chat`` when the tokenizer has a chat template, else ``plain``. The
   adapter's ``run.json`` also says whether answers are wrapped in call tokens.
+- ``mode`` (``prompt`` or ``native``) and ``answer_format`` (``benchmark/formats.py``): in
+  native mode the functions go to the tokenizer's chat template as ``tools`` and the answer is
+  read in the model's own tool-call format.
+- with no tokenizer at all (a model served behind an endpoint), docs carry the chat
+  ``messages`` (and native ``tools``) for the endpoint to render.
 """
 
 from __future__ import annotations
@@ -23,9 +28,22 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+from fcbench.benchmark.formats import Reading
 from fcbench.benchmark.frozen import FrozenBenchmark
 from fcbench.benchmark.metrics import METRICS
-from fcbench.benchmark.prompt import PROMPT_FORMAT_VERSION, Encoding, PromptFormat, default_encoding, render
+from fcbench.benchmark.prompt import (
+    NATIVE_PROMPT_FORMAT,
+    PROMPT_FORMAT_VERSION,
+    Encoding,
+    PromptFormat,
+    chat_messages,
+    completion_text,
+    default_encoding,
+    native_messages,
+    native_tools,
+    render,
+    render_native,
+)
 from fcbench.benchmark.record import Record, read_records, record_from_json
 from fcbench.benchmark.scoring import benchmark_label, score_item
 from fcbench.benchmark.suites import Suite, suite_named
@@ -49,26 +67,49 @@ def load_docs(suite: str, subtask: str, fewshot: int = 0, prompt_encoding: Encod
 
 def _docs(suite: str, frozen: FrozenBenchmark, ordered: list[Record], fewshot: int, prompt_encoding: Encoding | None, metadata: dict[str, Any]) -> datasets.DatasetDict:
     tokenizer = _tokenizer(metadata.get("tokenizer") or metadata.get("pretrained"))
+    # No model here at all: a served model, sent chat messages that its server renders.
+    served = tokenizer is None and not metadata.get("pretrained")
+    reading = reading_of(metadata)
+    if reading.mode == "native" and int(fewshot):
+        raise UserError("--mode native is 0-shot: worked examples would have to be written in the model's own tool format; use --fewshot 0")
     trained = _adapter_prompt_format(metadata.get("peft"))
-    encoding = prompt_encoding or trained.get("encoding") or (default_encoding(tokenizer) if tokenizer else "plain")
+    encoding = prompt_encoding or trained.get("encoding") or ("chat" if served else default_encoding(tokenizer) if tokenizer else "plain")
+    if served and encoding != "chat":
+        raise UserError(f"a served model is sent chat messages: --prompt-encoding {encoding} cannot be used with it")
     prompt_format = PromptFormat(encoding, call_tokens=bool(trained.get("call_tokens")))
     shots = _shots(frozen.fewshot_path, int(fewshot))
     docs = []
     for record in ordered:
-        rendered = render(record, encoding, tokenizer, shots, call_tokens=prompt_format.call_tokens)
+        native = reading.mode == "native"
+        messages = native_messages(record) if native else chat_messages(record, shots, prompt_format.call_tokens)
+        tools = native_tools(record) if native else None
+        if served:  # the request itself stands for the prompt (and keys the answer cache)
+            prompt = json.dumps({"messages": messages, "tools": tools}, ensure_ascii=False)
+        else:
+            prompt = render_native(record, tokenizer).prompt if native else render(record, encoding, tokenizer, shots, call_tokens=prompt_format.call_tokens).prompt
         docs.append({
             "id": record.id,
             "category": record.category,
             "split": record.split,
-            "prompt": rendered.prompt,
-            "completion": rendered.completion,
+            "prompt": prompt,
+            "completion": completion_text(record, prompt_format.call_tokens),
+            "messages": json.dumps(messages, ensure_ascii=False),
+            "tools": json.dumps(tools, ensure_ascii=False) if tools is not None else "",
             "record": json.dumps(record.raw, ensure_ascii=False),
             "suite": suite,
             "benchmark": benchmark_label(frozen),
-            "prompt_format": prompt_format.name,
+            "prompt_format": NATIVE_PROMPT_FORMAT if native else prompt_format.name,
+            **reading.to_json(),
             "fewshot": len(shots),
         })
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
+
+
+def reading_of(metadata: dict[str, Any]) -> Reading:
+    """The run's ``mode`` and ``answer_format`` (metadata); fcbench's envelope after fcbench's
+    prompt by default, every format detected in native mode."""
+    mode = metadata.get("mode") or "prompt"
+    return Reading(metadata.get("answer_format") or ("auto" if mode == "native" else "fcbench"), mode)
 
 
 @cache
@@ -131,7 +172,8 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float 
     """fcbench's metrics for one item, plus, in a suite with splits, each metric again under
     its split's name (``None`` for the other split, which :func:`mean_present` skips). The score
     is kept for the run's own report, which therefore scores nothing again."""
-    values = score_item(doc["benchmark"], _record(doc["record"]), results[0]).metric_values()
+    reading = Reading(doc.get("answer_format") or "fcbench", doc.get("mode") or "prompt")
+    values = score_item(doc["benchmark"], _record(doc["record"]), results[0], reading).metric_values()
     per_split = {name: (values[metric] if doc["split"] == split else None) for metric, split, name in split_metrics(suite_named(doc["suite"]))}
     return {**values, **per_split}
 

@@ -1,0 +1,68 @@
+"""Native mode: the functions go to the model's own chat template as tools, the answer is read
+in the model's own format. Tool-use templates are written here (nothing is downloaded)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from fcbench.errors import UserError
+from fcbench.evaluation.runner import EvalConfig, run_eval
+
+# Qwen 2.5 / Hermes 2 Pro's layout: tools as JSON inside <tools>, calls inside <tool_call>.
+HERMES_TEMPLATE = (
+    "{%- if tools %}<|im_start|>system\nYou may call one or more functions to assist with the user query.\n"
+    "You are provided with function signatures within <tools></tools> XML tags:\n<tools>"
+    "{%- for tool in tools %}\n{{ tool | tojson }}{%- endfor %}\n</tools>\n\n"
+    "For each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n"
+    "<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n{%- endif %}"
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+# Llama 3.1's layout: the tools as JSON in the user turn, a call as {"name", "parameters"}.
+LLAMA3_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+    "{%- if tools and loop.last and m['role'] == 'user' %}\nGiven the following functions, please respond with a JSON for a function call "
+    "with its proper arguments that best answers the given prompt.\n\nRespond in the format {\"name\": function name, \"parameters\": "
+    "dictionary of argument name and its value}. Do not use variables.\n\n{%- for tool in tools %}{{ tool | tojson(indent=4) }}\n\n{% endfor %}{%- endif %}"
+    "{{ m['content'] }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _with_template(model_dir: Path, folder: Path, template: str) -> Path:
+    from transformers import AutoTokenizer
+
+    shutil.copytree(model_dir, folder)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.chat_template = template
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize(("template", "marker"), [(HERMES_TEMPLATE, "<tools>"), (LLAMA3_TEMPLATE, '"parameters"')], ids=["hermes", "llama3"])
+def test_native_mode_renders_the_tools_through_the_models_template_end_to_end(tiny_llama_dir: Path, tmp_path: Path, template: str, marker: str) -> None:
+    model = _with_template(tiny_llama_dir, tmp_path / "tools-llama", template)
+    run = run_eval(EvalConfig(model=str(model), mode="native", tasks=("fcbench_simple", "fcbench_parallel"), limit=2, max_gen_toks=8, batch_size=2,
+                              dtype="float32", results_dir=tmp_path / "results", cache=False))
+    assert run.summary.n_items == 4 and (run.summary.mode, run.summary.answer_format, run.summary.prompt_format) == ("native", "auto", "native")
+    assert run.out_dir.name == "tools-llama-0shot-native" and run.summary.run["json_stop"] is False
+    for task in ("fcbench_simple", "fcbench_parallel"):
+        for line in (run.out_dir / f"samples_{task}.jsonl").read_text().splitlines():
+            doc = json.loads(line)["doc"]
+            record = json.loads(doc["record"])
+            assert marker in doc["prompt"] and all(f["name"] in doc["prompt"] for f in record["input"]["functions"])
+            assert "Reply with one JSON object" not in doc["prompt"]  # no fcbench answer format in native mode
+    scores = json.loads((run.out_dir / "scores.json").read_text())
+    assert (scores["answer_format"], scores["mode"]) == ("auto", "native") and scores["n_items"] == 4
+
+
+def test_native_mode_refuses_a_template_without_tools_and_few_shot(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    common = dict(tasks=("fcbench_simple",), limit=1, max_gen_toks=4, batch_size=1, dtype="float32", results_dir=tmp_path / "results", cache=False)
+    with pytest.raises(UserError, match="does not render tools, so native mode would hide the functions: use --mode prompt"):
+        run_eval(EvalConfig(model=str(tiny_llama_dir), mode="native", **common))
+    model = _with_template(tiny_llama_dir, tmp_path / "tools-llama", HERMES_TEMPLATE)
+    with pytest.raises(UserError, match="--mode native is 0-shot"):
+        run_eval(EvalConfig(model=str(model), mode="native", fewshot=1, **common))
+    assert not any((tmp_path / "results").glob("*/*"))
