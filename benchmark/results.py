@@ -102,7 +102,8 @@ class EvalSummary:
         prompt_format = obj["prompt_format"]
         values["prompt_format"] = prompt_format if isinstance(prompt_format, str) else ",".join(prompt_format)
         # written before the field existed: the version is the format name's "-v<N>" suffix
-        values.setdefault("prompt_format_version", int(values["prompt_format"].rsplit("-v", 1)[1]))
+        if "prompt_format_version" not in values:
+            values["prompt_format_version"] = int(values["prompt_format"].rsplit("-v", 1)[1])
         values["fewshot"], values["scoring_version"] = int(obj["fewshot"]), int(obj["scoring_version"])
         if not 0 <= values["fewshot"] <= MAX_FEWSHOT:
             raise ValueError(f"fewshot {values['fewshot']} is outside 0..{MAX_FEWSHOT}")

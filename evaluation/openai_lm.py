@@ -82,9 +82,9 @@ class OpenAIChatLM(LM):
         except openai.APIStatusError as err:
             raise EndpointUnavailable(f"{self.base_url}/models answered HTTP {err.status_code}: check --base-url and the key in ${self.api_key_env}") from None
         models = [entry.model_dump(mode="json") for entry in raw.parse().data]
+        # Servers that load models on demand (transformers serve) list only those loaded: an
+        # unlisted name is no error here; a wrong one is refused by the first request.
         served = [entry for entry in models if entry.get("id") == self.model]
-        if models and not served:
-            raise EndpointUnavailable(f"{self.base_url} does not serve {self.model!r}; it serves: {', '.join(str(m.get('id')) for m in models)}")
         return {"base_url": self.base_url, "model": self.model, "server": raw.headers.get("server"), "served_model": served[0] if served else None}
 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:

@@ -8,8 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fcbench.errors import UserError
 from fcbench.evaluation.runner import EvalConfig, run_eval
+
+from fcbench.errors import UserError
 
 # Qwen 2.5 / Hermes 2 Pro's layout: tools as JSON inside <tools>, calls inside <tool_call>.
 HERMES_TEMPLATE = (
