@@ -20,7 +20,7 @@ from fcbench.benchmark.frozen import BenchmarkMissing, FrozenBenchmark, committe
 from fcbench.benchmark.record import Record
 
 from fcbench.errors import FcbenchError, UserError
-from fcbench.paths import bfcl_dir
+from fcbench.paths import bfcl_dir, fcbench_home
 
 
 class UnknownSuite(UserError):
@@ -47,13 +47,15 @@ class Suite:
     """Its results and report go in this subfolder of ``results/`` and ``report/`` ("": at the top)."""
     splits: tuple[str, ...] = ()
     """Its records' ``meta.split`` values: every metric is also reported per split."""
+    tasks_dir: Path | None = None
+    """Where its task YAML lies when it is not in fcbench's own task folder (a user's suite)."""
 
     def owns(self, task: str) -> bool:
         """Whether the lm-eval task is this suite's group or one of its subtasks. A group name
         is never a subtask of another suite (``fcbench_bfcl`` is BFCL's, not ``fcbench_*``)."""
         if task == self.group:
             return True
-        return task.startswith(self.task_prefix) and all(task != other.group for other in SUITES.values())
+        return task.startswith(self.task_prefix) and all(task != other.group for other in _registry().values())
 
     def frozen(self, version: str | None = None) -> FrozenBenchmark:
         """Its records of ``version`` (None: current), made first when missing and makeable."""
@@ -106,21 +108,54 @@ SUITES: dict[str, Suite] = {suite.name: suite for suite in (FCBENCH, BFCL)}
 DEFAULT_SUITE = FCBENCH.name
 
 
-def register(suite: Suite) -> Suite:
-    """Add a suite (its task YAML must be on lm-eval's include path). Names are unique."""
-    if suite.name in SUITES:
+def register(suite: Suite, *, replace: bool = False) -> Suite:
+    """Add a suite (its task YAML must be on lm-eval's include path, or in ``tasks_dir``).
+    Names are unique; ``replace`` updates a suite registered before (a user's, re-frozen)."""
+    if suite.name in SUITES and not replace:
         raise UserError(f"a suite named {suite.name!r} is already registered")
     SUITES[suite.name] = suite
     return suite
 
 
+# ---------------------------------------------------------------------------------------------
+# Users' own benchmarks, frozen under FCBENCH_HOME (evaluation/user_benchmark.py freezes them)
+
+USER_PREFIX = "user_"
+"""Every user suite's lm-eval names start with this, so none can take a built-in suite's."""
+
+
+def user_suites_dir() -> Path:
+    return fcbench_home() / "suites"
+
+
+def user_suite(name: str) -> Suite:
+    """The suite of a user's benchmark frozen as ``name``: its group ``user_<name>``, its
+    subtasks ``user_<name>__<category>``, its versions in its own manifest."""
+    folder = user_suites_dir() / name
+    return Suite(
+        name=name, group=f"{USER_PREFIX}{name}", task_prefix=f"{USER_PREFIX}{name}__", primary_metric="exact_match",
+        locate=lambda version: committed_benchmark(version, folder / "manifest.json"), subtask_of=lambda record: record.category,
+        folder=name, tasks_dir=folder / "tasks",
+    )
+
+
+def _registry() -> dict[str, Suite]:
+    """Every suite: the built-in ones, and each user suite frozen on this machine (found on
+    disk, so that any later command knows the benchmark an evaluation ran on)."""
+    folder = user_suites_dir()
+    if folder.is_dir():
+        for manifest in folder.glob("*/manifest.json"):
+            SUITES.setdefault(manifest.parent.name, user_suite(manifest.parent.name))
+    return SUITES
+
+
 def known_suites() -> str:
-    return "; ".join(f"{s.name} (lm-eval group {s.group}, subtasks {s.task_prefix}*)" for s in SUITES.values())
+    return "; ".join(f"{s.name} (lm-eval group {s.group}, subtasks {s.task_prefix}*)" for s in _registry().values())
 
 
 def suite_named(name: str) -> Suite:
     try:
-        return SUITES[name]
+        return _registry()[name]
     except KeyError:
         raise UnknownSuite(f"no benchmark suite {name!r}; suites: {known_suites()}") from None
 
@@ -128,20 +163,21 @@ def suite_named(name: str) -> Suite:
 def suite_of(tasks: Iterable[str]) -> Suite:
     """The one suite that owns every task; an unknown task, or tasks of two suites, is an error."""
     tasks = list(tasks)
-    owners = {task: next((s for s in SUITES.values() if s.owns(task)), None) for task in tasks}
+    suites = _registry()
+    owners = {task: next((s for s in suites.values() if s.owns(task)), None) for task in tasks}
     unknown = [task for task, suite in owners.items() if suite is None]
     if unknown:
         raise UnknownSuite(f"--tasks {','.join(unknown)}: no benchmark suite has such a task; suites: {known_suites()}")
     names = sorted({suite.name for suite in owners.values() if suite is not None})
     if len(names) != 1:
         raise UserError(f"--tasks {','.join(tasks)} mixes the suites {' and '.join(names)}: evaluate each suite on its own")
-    return SUITES[names[0]]
+    return suites[names[0]]
 
 
 def find_frozen(name: str, version: str, sha256: str) -> FrozenBenchmark | None:
     """The benchmark an evaluation ran on, if it is still here unchanged (None otherwise);
     never makes anything."""
-    suite = SUITES.get(name)
+    suite = _registry().get(name)
     if suite is None:
         return None
     try:

@@ -20,7 +20,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -80,6 +80,9 @@ class EvalConfig:
     tensor_parallel_size: int = 1
     data_parallel_size: int = 1
     gpu_memory_utilization: float | None = None
+    benchmark: Path | None = None
+    """The user's own benchmark file: frozen and evaluated as a suite of its own (``tasks`` is its group)."""
+    benchmark_name: str | None = None
 
     def reading(self) -> Reading:
         return Reading(self.answer_format or ("auto" if self.mode == "native" else "fcbench"), self.mode)
@@ -111,6 +114,10 @@ def run_eval(cfg: EvalConfig, progress: Any = None) -> EvalRun:
     # truncation is counted and reported below instead.
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
     started = time.perf_counter()
+    if cfg.benchmark is not None:  # the user's own file, frozen as a suite of its own
+        from fcbench.evaluation.user_benchmark import freeze_benchmark
+
+        cfg = replace(cfg, tasks=(freeze_benchmark(cfg.benchmark, cfg.benchmark_name).group,))
     suite = suite_of(cfg.tasks)
     out_dir = results_folder(cfg, suite)
     backend = BACKENDS[cfg.backend](cfg, progress)
@@ -118,7 +125,7 @@ def run_eval(cfg: EvalConfig, progress: Any = None) -> EvalRun:
     made_here = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return _evaluate(cfg, out_dir, frozen, backend, started)
+        return _evaluate(cfg, out_dir, suite, frozen, backend, started)
     except BaseException:
         if made_here:  # a failed evaluation leaves no folder that looks like a result
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -247,12 +254,13 @@ def vllm_backend(cfg: EvalConfig, progress: Any) -> Backend:
 BACKENDS: dict[str, Callable[[EvalConfig, Any], Backend]] = {"hf": hf_backend, "openai": openai_backend, "vllm": vllm_backend}
 
 
-def _evaluate(cfg: EvalConfig, out_dir: Path, frozen: FrozenBenchmark, backend: Backend, started: float) -> EvalRun:
+def _evaluate(cfg: EvalConfig, out_dir: Path, suite: Suite, frozen: FrozenBenchmark, backend: Backend, started: float) -> EvalRun:
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
     lm = backend.make_lm()
-    task_manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata=backend.metadata)
+    include = [str(TASKS_DIR), *([str(suite.tasks_dir)] if suite.tasks_dir else [])]
+    task_manager = TaskManager(include_path=include, include_defaults=False, metadata=backend.metadata)
     cache = str(out_dir / "cache" / _fingerprint(backend.identity(lm)) / "responses") if cfg.cache else None
     results = simple_evaluate(
         model=lm, tasks=list(cfg.tasks), task_manager=task_manager, limit=cfg.limit, log_samples=True, use_cache=cache,

@@ -67,3 +67,35 @@ def test_native_mode_refuses_a_template_without_tools_and_few_shot(tiny_llama_di
     with pytest.raises(UserError, match="--mode native is 0-shot"):
         run_eval(EvalConfig(model=str(model), mode="native", fewshot=1, **common))
     assert not any((tmp_path / "results").glob("*/*"))
+
+
+def test_a_users_own_seed_format_file_is_evaluated_as_its_own_suite(tiny_llama_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fcbench.generators.synth import generate
+    from typer.testing import CliRunner
+
+    from fcbench.cli import app
+
+    monkeypatch.setenv("FCBENCH_HOME", str(tmp_path / "home"))
+    generate(24, 3, tmp_path / "seed", "seed")
+    lines = (tmp_path / "seed" / "train.jsonl").read_text().splitlines()[:20]
+    assert all(set(json.loads(line)["input"]) == {"user_question", "function_call_example"} for line in lines)  # the seed format
+    mine = tmp_path / "My Tools.jsonl"
+    mine.write_text("\n".join(lines) + "\n")
+    args = ["eval", "--model", str(tiny_llama_dir), "--benchmark", str(mine), "--max-gen-toks", "4", "--batch-size", "4", "--dtype", "float32",
+            "--results", str(tmp_path / "results"), "--db", str(tmp_path / "lb.db"), "--no-cache"]
+    first = CliRunner().invoke(app, args, terminal_width=200)
+    assert first.exit_code == 0, first.output
+    scores = json.loads(next((tmp_path / "results" / "my_tools").glob("*/scores.json")).read_text())
+    assert scores["n_items"] == 20
+    board = CliRunner().invoke(app, ["leaderboard", "--benchmark", "my_tools", "--db", str(tmp_path / "lb.db")], terminal_width=200)
+    assert board.exit_code == 0 and "tiny-llama" in board.output, board.output
+    frozen = json.loads((tmp_path / "home" / "suites" / "my_tools" / "manifest.json").read_text())
+    assert len(frozen["benchmarks"]) == 1 and frozen["benchmarks"][frozen["current"]]["records"] == 20
+    mine.write_text("\n".join(lines[:19]) + "\n")  # a changed file is a new version, never mixed with the old
+    second = CliRunner().invoke(app, [*args, "--name", "again"], terminal_width=200)
+    assert second.exit_code == 0, second.output
+    refrozen = json.loads((tmp_path / "home" / "suites" / "my_tools" / "manifest.json").read_text())
+    assert len(refrozen["benchmarks"]) == 2 and refrozen["current"] != frozen["current"]
+    mine.write_text(lines[0] + "\n{broken\n")
+    broken = CliRunner().invoke(app, args, terminal_width=300)
+    assert broken.exit_code == 1 and "1 of 2 line(s) rejected (line 2:" in broken.output
