@@ -1,5 +1,6 @@
-"""``--backend openai`` against a real OpenAI-compatible server on 127.0.0.1 (``transformers
-serve``, which ships with transformers), started and stopped here by its own process id."""
+"""The backends besides the in-process one: ``--backend openai`` against a real OpenAI-compatible
+server on 127.0.0.1 (``transformers serve``, which ships with transformers), started and stopped
+here by its own process id; ``--backend vllm``'s arguments (vLLM needs a GPU, so it is not run here)."""
 
 from __future__ import annotations
 
@@ -124,3 +125,25 @@ def test_a_served_smollm2_matches_the_in_process_one_and_compares_on_the_leaderb
     compared = CliRunner().invoke(app, ["compare", "smollm2-local", "smollm2-served", "--db", str(db)], terminal_width=200)
     assert compared.exit_code == 0, compared.output
     assert "B = smollm2-served (#2), 4 shared items" in compared.output
+
+
+def test_vllm_gets_the_parallelism_and_the_adapter_as_its_lora(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    from fcbench.errors import UserError
+    from fcbench.evaluation.runner import vllm_backend, vllm_model_args
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    adapter = tmp_path / "lora"
+    get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), LoraConfig(r=8, target_modules=["q_proj"])).save_pretrained(adapter)
+    cfg = EvalConfig(model=str(tiny_llama_dir), adapter=adapter, backend="vllm", dtype="bfloat16", tensor_parallel_size=2, data_parallel_size=4, gpu_memory_utilization=0.8)
+    assert vllm_model_args(cfg, str(tiny_llama_dir)) == {
+        "pretrained": str(tiny_llama_dir), "dtype": "bfloat16", "tensor_parallel_size": 2, "data_parallel_size": 4, "batch_size": "auto", "seed": 1234,
+        "gpu_memory_utilization": 0.8, "lora_local_path": str(adapter), "max_lora_rank": 8,
+    }
+    assert vllm_model_args(EvalConfig(model="m", backend="vllm"), "m") == {"pretrained": "m", "dtype": "auto", "tensor_parallel_size": 1, "data_parallel_size": 1,
+                                                                          "batch_size": "auto", "seed": 1234}
+    from importlib.util import find_spec
+
+    if find_spec("vllm") is None:
+        with pytest.raises(UserError, match="--backend vllm needs vLLM on a GPU machine"):
+            vllm_backend(cfg, None)
