@@ -83,14 +83,21 @@ def _named_call(value: Any) -> Call | str:
     return arguments if isinstance(arguments, str) else Call(name, arguments)
 
 
-def _calls(values: list[Any]) -> Parsed:
+def _wrong_envelope(_why: str) -> ErrorType:
+    return ErrorType.PARSE_WRONG_ENVELOPE
+
+
+def _calls(values: list[Any], convert: Callable[[Any], Call | str] = _named_call,
+           error_of: Callable[[str], ErrorType] = _wrong_envelope) -> Parsed:
+    """Each value made a call by ``convert``; the first that cannot be is the failure (its type
+    chosen by ``error_of`` from the reason)."""
     if len(values) > MAX_CALLS:
         return _failure(ErrorType.PARSE_WRONG_ENVELOPE, f"more than {MAX_CALLS} calls in one answer")
     calls = []
     for i, value in enumerate(values):
-        call = _named_call(value)
+        call = convert(value)
         if isinstance(call, str):
-            return _failure(ErrorType.PARSE_WRONG_ENVELOPE, f"call {i}: {call}")
+            return _failure(error_of(call), f"call {i}: {call}")
         calls.append(call)
     return _answer(calls)
 
@@ -219,15 +226,7 @@ def read_python(text: str) -> Parsed | None:
     except (RecursionError, MemoryError, ValueError) as err:
         return _failure(ErrorType.PARSE_INVALID_JSON, f"Python call syntax: {type(err).__name__}")
     nodes = tree.body.elts if isinstance(tree.body, (ast.List, ast.Tuple)) else [tree.body]
-    if len(nodes) > MAX_CALLS:
-        return _failure(ErrorType.PARSE_WRONG_ENVELOPE, f"more than {MAX_CALLS} calls in one answer")
-    calls = []
-    for i, node in enumerate(nodes):
-        call = _python_call(node)
-        if isinstance(call, str):
-            return _failure(ErrorType.PARSE_WRONG_ENVELOPE if call.startswith("not a call") else ErrorType.PARSE_INVALID_JSON, f"call {i}: {call}")
-        calls.append(call)
-    return _answer(calls)
+    return _calls(nodes, _python_call, lambda why: ErrorType.PARSE_WRONG_ENVELOPE if why.startswith(_NOT_A_CALL) else ErrorType.PARSE_INVALID_JSON)
 
 
 def _dotted_name(node: ast.expr) -> str | None:
@@ -239,9 +238,12 @@ def _dotted_name(node: ast.expr) -> str | None:
     return None
 
 
+_NOT_A_CALL = "not a call of a named function"
+
+
 def _python_call(node: ast.expr) -> Call | str:
     if not isinstance(node, ast.Call) or _dotted_name(node.func) is None:
-        return "not a call of a named function"
+        return _NOT_A_CALL
     if node.args:
         return "positional arguments cannot be matched to parameter names; name every argument"
     arguments: dict[str, Any] = {}
