@@ -127,3 +127,16 @@ def test_every_shipped_config_loads_and_comments_every_knob(path: Path) -> None:
     assert config.name == path.stem
     bare = [line for line in path.read_text().splitlines() if re.match(r"^\s*[a-z_0-9]+: \S", line) and "#" not in line and not line.startswith("name:")]
     assert bare == []
+
+
+def test_balancing_keeps_as_many_of_each_category_as_the_rarest_has_in_order() -> None:
+    from fcbench.trainers.data import PreparedData, balanced
+
+    categories = ["simple", "simple", "irrelevance", "simple", "parallel", "irrelevance", "parallel", "simple"]
+    data = PreparedData(rows=[{"id": str(i), "category": c, "prompt": "p", "completion": "c"} for i, c in enumerate(categories)],
+                        tokens=sum(range(10, 18)), row_tokens=list(range(10, 18)))
+    kept = balanced(data)
+    # two of each: simple 0 and 1, irrelevance 2 and 5, parallel 4 and 6, in their original order
+    assert [row["id"] for row in kept.rows] == ["0", "1", "2", "4", "5", "6"]
+    assert kept.row_tokens == [10, 11, 12, 14, 15, 16] and kept.tokens == 78 and kept.unbalanced == 2
+    assert balanced(PreparedData()).rows == []

@@ -92,6 +92,9 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: saves memory (a 7B model on one GPU), costs
     time (TRL turns it on by default; a 135M model on a CPU does not need it)."""
+    balance_categories: bool = False
+    """Train on as many records of each category as the rarest one has (after the length cap):
+    see ``trainers.data.balanced_rows``."""
     max_train_records: int | None = None
     max_validation_records: int | None = None
     """Validation loss is computed every ``eval_steps``: on a CPU a few hundred records cost

@@ -19,12 +19,16 @@ from fcbench.benchmark.record import Record
 @dataclass(slots=True)
 class PreparedData:
     rows: list[dict[str, str]] = field(default_factory=list)
-    """``{"id", "prompt", "completion"}``: TRL's prompt-completion format (loss on the completion)."""
+    """``{"id", "category", "prompt", "completion"}``: TRL's prompt-completion format (loss on the completion)."""
     dropped: list[Problem] = field(default_factory=list)
     prompt_too_long: int = 0
     answer_cut: int = 0
     tokens: int = 0
     """Prompt + answer + EOS tokens over the kept rows."""
+    row_tokens: list[int] = field(default_factory=list)
+    """Each kept row's prompt + answer + EOS tokens."""
+    unbalanced: int = 0
+    """Rows left out to balance the categories (:func:`balanced`)."""
 
 
 def prompt_completion_rows(records: Sequence[Record], path: str, encoding: Encoding, tokenizer: Any, max_length: int,
@@ -43,6 +47,20 @@ def prompt_completion_rows(records: Sequence[Record], path: str, encoding: Encod
             data.answer_cut += 1
             data.dropped.append(Problem(path, record.line, f"id {record.id!r}: prompt {prompt_tokens} + answer {answer_tokens} tokens exceed max_length {max_length}; the answer would be cut"))
         else:
-            data.rows.append({"id": record.id, "prompt": rendered.prompt, "completion": rendered.completion})
+            data.rows.append({"id": record.id, "category": record.category, "prompt": rendered.prompt, "completion": rendered.completion})
             data.tokens += prompt_tokens + answer_tokens
+            data.row_tokens.append(prompt_tokens + answer_tokens)
     return data
+
+
+def balanced(data: PreparedData) -> PreparedData:
+    """As many rows of each category as the rarest category has, the first ones of each, in
+    their original order. The length cap keeps nearly every one-function record and few of the
+    multi-function ones, so unbalanced data teaches "several functions offered: no call"."""
+    by_category: dict[str, list[int]] = {}
+    for i, row in enumerate(data.rows):
+        by_category.setdefault(row["category"], []).append(i)
+    keep = min((len(indices) for indices in by_category.values()), default=0)
+    kept = sorted(i for indices in by_category.values() for i in indices[:keep])
+    return PreparedData(rows=[data.rows[i] for i in kept], dropped=data.dropped, prompt_too_long=data.prompt_too_long, answer_cut=data.answer_cut,
+                        tokens=sum(data.row_tokens[i] for i in kept), row_tokens=[data.row_tokens[i] for i in kept], unbalanced=len(data.rows) - len(kept))

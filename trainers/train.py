@@ -13,6 +13,7 @@ import json
 import math
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from fcbench.models.adapters import MANIFEST, adapter_checksums
 from fcbench.models.registry import describe, preferred_dtype, resolve_model
 from fcbench.trainers import run_folder
 from fcbench.trainers.config import ConfigError, TrainConfig, to_json
-from fcbench.trainers.data import PreparedData, prompt_completion_rows
+from fcbench.trainers.data import PreparedData, balanced, prompt_completion_rows
 from fcbench.trainers.run_folder import TrainingDiverged, first_non_finite
 
 STAGE1_DIR = "stage1-soft-prompt"
@@ -301,6 +302,8 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
     encoding = config.prompt_encoding or default_encoding(tokenizer)
     room = config.max_length - virtual_tokens(config)
     train_data = load_rows(config.train_file, encoding, tokenizer, room, config.max_train_records, config.add_call_tokens)
+    if config.balance_categories:
+        train_data = balanced(train_data)
     validation_data = load_rows(config.validation_file, encoding, tokenizer, room, config.max_validation_records, config.add_call_tokens)
     for setting, data in (("train_file", train_data), ("validation_file", validation_data)):
         if not data.rows:
@@ -380,7 +383,8 @@ def _manifest(config: TrainConfig, model_dir: str, prompt_format: PromptFormat, 
         "prompt_format": prompt_format.to_json(),
         "data": {
             "train": {"path": config.train_file, "sha256": sha256_file(config.train_file), "rows": len(train_data.rows),
-                      "prompt_too_long": train_data.prompt_too_long, "answer_cut": train_data.answer_cut},
+                      "prompt_too_long": train_data.prompt_too_long, "answer_cut": train_data.answer_cut, "left_out_to_balance": train_data.unbalanced,
+                      "categories": dict(sorted(Counter(row["category"] for row in train_data.rows).items()))},
             "validation": {"path": config.validation_file, "sha256": sha256_file(config.validation_file), "rows": len(validation_data.rows),
                            "prompt_too_long": validation_data.prompt_too_long, "answer_cut": validation_data.answer_cut},
         },
