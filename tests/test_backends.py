@@ -128,10 +128,11 @@ def test_a_served_smollm2_matches_the_in_process_one_and_compares_on_the_leaderb
 
 
 def test_vllm_gets_the_parallelism_and_the_adapter_as_its_lora(tiny_llama_dir: Path, tmp_path: Path) -> None:
-    from fcbench.errors import UserError
     from fcbench.evaluation.runner import vllm_backend, vllm_model_args
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
+
+    from fcbench.errors import UserError
 
     adapter = tmp_path / "lora"
     get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), LoraConfig(r=8, target_modules=["q_proj"])).save_pretrained(adapter)

@@ -312,3 +312,23 @@ def test_weights_that_went_non_finite_are_never_saved() -> None:
         check_finite_weights(layer)
     assert first_non_finite({"loss": 0.5, "grad_norm": float("inf")}) == "grad_norm = inf"
     assert first_non_finite({"loss": 0.5, "learning_rate": 1e-4, "epoch": 1}) is None
+
+
+def test_the_per_record_loss_weighs_a_short_answer_as_much_as_a_long_one(tiny_llama_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+    import torch.nn.functional as F
+    from fcbench.trainers.train import record_mean_loss
+
+    trainer, _tokenizer, _records = tiny_trainer(tiny_llama_dir, data_dir, tmp_path)
+    batch = next(iter(trainer.get_train_dataloader()))
+    model = trainer.model
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+        expected = []
+        for row in range(batch["input_ids"].shape[0]):  # by hand: each row's mean over its answer tokens, then the mean of the rows
+            targets = batch["labels"][row, 1:]
+            nll = F.cross_entropy(logits[row, :-1], targets, ignore_index=-100, reduction="sum")
+            expected.append(nll / (targets != -100).sum())
+        per_record = record_mean_loss(model, batch)
+        per_token = model(**batch).loss
+    assert per_record.item() == pytest.approx(torch.stack(expected).mean().item(), rel=1e-4)
+    assert per_record.item() != pytest.approx(per_token.item(), rel=1e-4)  # the rows' answers differ in length

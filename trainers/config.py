@@ -92,6 +92,9 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: saves memory (a 7B model on one GPU), costs
     time (TRL turns it on by default; a 135M model on a CPU does not need it)."""
+    loss_per: Literal["token", "record"] = "token"
+    """``token``: the mean over the batch's answer tokens (TRL's); ``record``: each record's
+    answer weighs the same, so a short no-call answer counts as much as a long call."""
     balance_categories: bool = False
     """Train on as many records of each category as the rarest one has (after the length cap):
     see ``trainers.data.balanced_rows``."""

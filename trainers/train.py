@@ -90,8 +90,32 @@ def lm_head_on_labelled_positions_only() -> Iterator[None]:
         trl_utils._use_triton = original
 
 
+def record_mean_loss(model: Any, inputs: dict[str, Any]) -> Any:
+    """The answer's mean token loss per record, averaged over the records: each record weighs
+    the same, however short its answer. (The Trainer averages over tokens, so a 7-token
+    ``{"function_call": null}`` weighs a sixth of a 45-token call, and the one token that
+    decides between a call and no call is a sliver of the batch's loss.) The LM head scores
+    only the labelled positions (``logits_to_keep`` as a mask)."""
+    import torch
+    import torch.nn.functional as F
+
+    labels = inputs["labels"]
+    scored = torch.zeros_like(labels, dtype=torch.bool)
+    scored[:, :-1] = labels[:, 1:] != -100  # position t predicts token t + 1
+    model_inputs = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "position_ids")}
+    logits = model(**model_inputs, logits_to_keep=scored).logits
+    logits = logits.reshape(-1, logits.shape[-1])
+    targets = labels[:, 1:][scored[:, :-1]]
+    token_loss = F.cross_entropy(logits.float(), targets, reduction="none")
+    rows = scored.nonzero(as_tuple=True)[0]
+    totals = torch.zeros(labels.shape[0], dtype=token_loss.dtype, device=token_loss.device).index_add(0, rows, token_loss)
+    counts = torch.bincount(rows, minlength=labels.shape[0])
+    present = counts > 0
+    return (totals[present] / counts[present]).mean()
+
+
 @cache
-def sft_trainer_class(*, full_logits_loss: bool = False) -> type:
+def sft_trainer_class(*, full_logits_loss: bool = False, loss_per: str = "token") -> type:
     """TRL's ``SFTTrainer``, made fast on a CPU without changing what it computes:
 
     - the forward pass runs under bf16 autocast. With ``bf16=True`` accelerate autocasts on a
@@ -103,6 +127,9 @@ def sft_trainer_class(*, full_logits_loss: bool = False) -> type:
     ``full_logits_loss``: the model's own loss instead of TRL's fused LM head. The fused head
     reads the raw output weight, which misses the trained rows of added tokens (PEFT wraps the
     tied output layer to add them); the model's own forward applies them.
+
+    ``loss_per="record"``: training weighs every record the same (:func:`record_mean_loss`);
+    validation loss stays the per-token mean, comparable across recipes.
     """
     import torch
     from transformers import Trainer
@@ -110,11 +137,16 @@ def sft_trainer_class(*, full_logits_loss: bool = False) -> type:
 
     class FcbenchSFTTrainer(SFTTrainer):
         def compute_loss(self, model: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+            per_record = loss_per == "record" and model.training and not kwargs.get("return_outputs")
             loss = Trainer.compute_loss if full_logits_loss else SFTTrainer.compute_loss
+
+            def computed() -> Any:
+                return record_mean_loss(model, inputs) if per_record else loss(self, model, inputs, *args, **kwargs)
+
             if self.args.device.type != "cpu":
-                return loss(self, model, inputs, *args, **kwargs)
+                return computed()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.args.bf16), lm_head_on_labelled_positions_only():
-                return loss(self, model, inputs, *args, **kwargs)
+                return computed()
 
     return FcbenchSFTTrainer
 
@@ -330,7 +362,7 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
 
     def stage(method: str, folder: Path, learning_rate: float, max_steps: int, model: Any, prefix: str = "") -> StageResult:
         args = sft_args(config, folder / "checkpoints", learning_rate=learning_rate, max_steps=max_steps, bf16=dtype == "bfloat16", use_cpu=use_cpu)
-        trainer = sft_trainer_class(full_logits_loss=config.add_call_tokens)(
+        trainer = sft_trainer_class(full_logits_loss=config.add_call_tokens, loss_per=config.loss_per)(
             model=model, args=args, processing_class=tokenizer, peft_config=peft_config(config, tokenizer, method),
             train_dataset=sft_dataset(train_data.rows, prefix), eval_dataset=sft_dataset(validation_data.rows, prefix),
             callbacks=[EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience), finite_guard_class()()],
