@@ -1,5 +1,10 @@
 """``fcbench eval``: one candidate (base model, optional adapter, few-shot K) through lm-eval's
-``simple_evaluate`` on the fcbench tasks, written to ``results/<candidate>/``.
+``simple_evaluate`` on a suite's tasks, written to ``results/<candidate>/``.
+
+A :class:`Backend` runs the candidate: ``hf`` in process, ``openai`` an OpenAI-compatible
+endpoint, ``vllm`` lm-eval's vLLM. Each is set up and checked before any item is asked; the
+rest (tasks, cache, scoring, the results) is the same for all. ``mode`` and ``answer_format``
+(``benchmark/formats.py``) say how the prompt is made and how the answers are read.
 
 lm-eval traps handled here rather than rediscovered:
 - its response cache is keyed by prompt only, not by model (lm-eval #4063): each candidate gets
