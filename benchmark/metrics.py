@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -118,7 +117,7 @@ def score_parsed(record: Record, parsed: Parsed) -> ItemScore:
     schema_valid = all(
         call.name in record.schemas and record.schemas[call.name].is_valid(call.arguments) for call in predicted
     )
-    name_match = Counter(c.name for c in predicted) == Counter(c.name for c in gold)
+    name_match = sorted(c.name for c in predicted) == sorted(c.name for c in gold)
     if not gold or not predicted:
         # A no-call on either side: right only when both abstain.
         correct = not gold and not predicted
