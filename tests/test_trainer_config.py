@@ -50,6 +50,8 @@ def test_a_config_loads_typed_with_defaults_and_dotted_overrides(tmp_path: Path)
         ("name: x\n", ["early_stopping_patience=-1"], "early_stopping_patience must be 0"),
         ("name: x\n", ["lora.target_modules=[]"], "lora.target_modules is empty"),
         ("name: x\n", ["max_train_records=0"], "max_train_records must be at least 1"),
+        ("name: x\n", ["lora.layers_to_transform=[20]"], "lora.layers_to_transform needs the modules named"),
+        ("name: x\n", ["lora.layers_to_transform=[]", "lora.target_modules=[q_proj]"], "must list layer numbers from 0 up"),
         ("name: x\nlearning_rate: 1e-4\nlearning_rate: 1e-3\n", [], r"run.yaml: line 3: not valid YAML \(key 'learning_rate' is given twice\)"),
         ("name: x\nlora: {r: 8\n", [], r"run.yaml: line 3: not valid YAML"),
         ("name: x\n", ["lora.target_modules=[q_proj"], r"--set 'lora.target_modules=\[q_proj': line 1: not valid YAML"),

@@ -332,3 +332,15 @@ def test_the_per_record_loss_weighs_a_short_answer_as_much_as_a_long_one(tiny_ll
         per_token = model(**batch).loss
     assert per_record.item() == pytest.approx(torch.stack(expected).mean().item(), rel=1e-4)
     assert per_record.item() != pytest.approx(per_token.item(), rel=1e-4)  # the rows' answers differ in length
+
+
+def test_lora_on_chosen_layers_trains_only_those(tiny_llama_dir: Path) -> None:
+    from fcbench.trainers.config import LoraSettings
+    from peft import get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    config = TrainConfig(name="upper", model=str(tiny_llama_dir), lora=LoraSettings(target_modules=["q_proj", "v_proj"], layers_to_transform=[1]))
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), peft_config(config, AutoTokenizer.from_pretrained(tiny_llama_dir)))
+    trained = sorted(name for name, p in model.named_parameters() if p.requires_grad)
+    assert trained and all(".layers.1." in name for name in trained)
+    assert {name.split(".layers.1.")[1].split(".")[1] for name in trained} == {"q_proj", "v_proj"}

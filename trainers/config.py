@@ -40,6 +40,9 @@ class LoraSettings:
     """PEFT examples use 0.05; on a CPU its random masks cost ~40 % of the forward pass, and one
     epoch over fresh synthetic data does not overfit."""
     target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
+    layers_to_transform: list[int] | None = None
+    """PEFT's: adapt only these decoder layers (0 is the lowest); None adapts every layer. The
+    backward pass stops at the lowest adapted layer, so upper layers only train faster."""
 
 
 @dataclass(slots=True)
@@ -270,6 +273,11 @@ def check(config: TrainConfig) -> None:
             raise ConfigError(f"{name} must be in [{low}, {high}], got {value}")
     if config.early_stopping_patience < 0:
         raise ConfigError(f"early_stopping_patience must be 0 (off) or more, got {config.early_stopping_patience}")
+    if config.lora.layers_to_transform is not None and (not config.lora.layers_to_transform or min(config.lora.layers_to_transform) < 0):
+        raise ConfigError(f"lora.layers_to_transform must list layer numbers from 0 up, or be left out for every layer; got {config.lora.layers_to_transform}")
+    if config.lora.layers_to_transform is not None and config.lora.target_modules == ["all-linear"]:
+        raise ConfigError("lora.layers_to_transform needs the modules named (PEFT cannot combine it with all-linear): "
+                          "e.g. lora.target_modules=[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj] for Llama-family models")
     if not config.lora.target_modules:
         raise ConfigError("lora.target_modules is empty: nothing would be trained (all-linear trains every linear layer)")
     for name in ("max_train_records", "max_validation_records"):

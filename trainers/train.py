@@ -189,6 +189,7 @@ def peft_config(config: TrainConfig, tokenizer: Any, method: str | None = None) 
         return LoraConfig(
             task_type=TaskType.CAUSAL_LM, r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
             target_modules=targets[0] if targets == ["all-linear"] else targets, trainable_token_indices=new_tokens,
+            layers_to_transform=config.lora.layers_to_transform,
         )
     if method == "prompt_tuning":
         return PromptTuningConfig(
