@@ -12,6 +12,7 @@ so results of the two are never ranked together unless asked.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -78,8 +79,6 @@ def freeze_benchmark(path: Path, name: str | None = None) -> Suite:
 
 
 def _version_of(text: str) -> str:
-    import hashlib
-
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
