@@ -118,7 +118,7 @@ def test_the_task_version_tracks_the_versions_it_was_set_for() -> None:
     the task YAML, then the expectations below."""
     template = (TASKS_DIR / "fcbench" / "_default_template_yaml").read_text()
     version = yaml.safe_load(re.sub(r"!function \S+", "fn", template))["metadata"]["version"]
-    assert (version, FCBENCH.frozen().version, PROMPT_FORMAT_VERSION, SCORING_VERSION) == (2.0, "v2", 1, 2)
+    assert (version, FCBENCH.frozen().version, PROMPT_FORMAT_VERSION, SCORING_VERSION) == (2.0, "v2", 2, 2)
 
 
 def test_a_tiny_llama_runs_end_to_end_and_writes_its_results(tiny_llama_dir: Path, tmp_path: Path) -> None:
@@ -126,7 +126,7 @@ def test_a_tiny_llama_runs_end_to_end_and_writes_its_results(tiny_llama_dir: Pat
     run = run_eval(cfg)
     summary = run.summary
     assert summary.n_items == 8 and summary.run["truncated_prompts"] == 0 and summary.run["max_gen_toks"] == [24]
-    assert summary.prompt_format == "fcbench-chat-v1"
+    assert summary.prompt_format == "fcbench-chat-v2"
     assert summary.benchmark.version == "v2" and summary.task_versions["fcbench_simple"] == 2.0
     assert read_summary(run.out_dir) == summary  # what the leaderboard reads is what was written
     assert summary.run["from_cache"] == 0 and run_eval(cfg).summary.run["from_cache"] == 8

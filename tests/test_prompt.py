@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import CHATML_TEMPLATE, CLOCK, CONVERT, call, clock_record, make_record
-from fcbench.benchmark.prompt import ANSWER_FORMAT, PromptFormat, completion_text, default_encoding, render
+from fcbench.benchmark.prompt import ANSWER_FORMAT, SIGNATURE_NOTE, PromptFormat, completion_text, default_encoding, functions_text, render, signature
 
 from fcbench.errors import UserError
 
@@ -22,7 +22,7 @@ class ChatTokenizer:
 
 
 CLOCK_INPUT = (
-    'Functions: [{"name":"get_time","description":"The time now.","parameters":{"type":"object","properties":{},"additionalProperties":false}}]\n'
+    "Functions:\nget_time(): The time now.\n"
     'Example: {"name": "get_time", "arguments": {}}\n'
     "Question: What time is it?"
 )
@@ -30,14 +30,14 @@ CLOCK_INPUT = (
 
 def test_plain_prompt_has_instruction_input_and_response_sections() -> None:
     rendered = render(clock_record(), "plain")
-    assert rendered.prompt == f"### Instruction:\nCall a function.\n{ANSWER_FORMAT}\n\n### Input:\n{CLOCK_INPUT}\n\n### Response:\n"
+    assert rendered.prompt == f"### Instruction:\nCall a function.\n{SIGNATURE_NOTE}\n{ANSWER_FORMAT}\n\n### Input:\n{CLOCK_INPUT}\n\n### Response:\n"
     assert rendered.completion == '{"function_call": {"name": "get_time", "arguments": {}}}'
 
 
 def test_chat_prompt_goes_through_the_tokenizer_template() -> None:
     rendered = render(clock_record(), "chat", ChatTokenizer())
     assert rendered.prompt == (
-        f"<|im_start|>system\nCall a function.\n{ANSWER_FORMAT}<|im_end|>\n"
+        f"<|im_start|>system\nCall a function.\n{SIGNATURE_NOTE}\n{ANSWER_FORMAT}<|im_end|>\n"
         f"<|im_start|>user\n{CLOCK_INPUT}<|im_end|>\n"
         "<|im_start|>assistant\n"
     )
@@ -72,4 +72,39 @@ def test_chat_needs_a_template_and_encodings_are_checked() -> None:
         render(clock_record(), "xml")  # type: ignore[arg-type]
     assert default_encoding(Bare()) == "plain"
     assert default_encoding(ChatTokenizer()) == "chat"
-    assert PromptFormat("chat").name == "fcbench-chat-v1"
+    assert PromptFormat("chat").name == "fcbench-chat-v2"
+
+
+def test_signatures_state_every_name_type_bound_and_required_flag() -> None:
+    volume = {
+        "name": "set_volume",
+        "description": "Set the volume.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "level": {"type": "integer", "minimum": 0, "maximum": 100, "description": "Volume."},
+                "device": {"type": "string", "enum": ["phone", "tv"]},
+                "songs": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 3},
+                "ratio": {"type": "number", "minimum": 0.5},
+                "loud": {"type": ["boolean", "null"], "default": False},
+            },
+            "required": ["level"],
+            "additionalProperties": False,
+        },
+    }
+    assert signature(volume) == (
+        'set_volume(level: integer 0..100 "Volume.", device?: "phone"|"tv", songs?: string[] 1..3, '
+        "ratio?: number 0.5.., loud?: boolean|null = false): Set the volume."
+    )
+    assert signature(CONVERT) == "currency_conversion(amount: number 0.., from: string, to: string): Convert an amount of money between currencies."
+    assert functions_text([CLOCK, CONVERT]) == signature(CLOCK) + "\n" + signature(CONVERT)
+
+
+def test_a_schema_beyond_signatures_is_written_as_json_never_cut() -> None:
+    nested = {"type": "object", "properties": {"x": {"type": "number"}}, "description": "A point."}
+    point = {"name": "move", "description": "Move.", "parameters": {"type": "object", "properties": {"to": nested, "mode": {"type": "string", "pattern": "^[a-z]+$"}}, "required": ["to"]}}
+    assert signature(point) == 'move(to: {"type":"object","properties":{"x":{"type":"number"}}} "A point.", mode?: {"type":"string","pattern":"^[a-z]+$"}): Move.'
+    open_ended = {"name": "log", "parameters": {"type": "object", "properties": {}, "additionalProperties": True}}
+    assert signature(open_ended) == '{"name":"log","parameters":{"type":"object","properties":{},"additionalProperties":true}}'
+    missing = {"name": "f", "parameters": {"type": "object", "properties": {}, "required": ["ghost"]}}
+    assert signature(missing) == '{"name":"f","parameters":{"type":"object","properties":{},"required":["ghost"]}}'

@@ -109,7 +109,7 @@ def test_a_run_on_a_tiny_llama_saves_a_loadable_adapter_and_its_manifest(method:
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
     assert manifest == json.loads(json.dumps(result.manifest))
     assert manifest["method"] == method and manifest["steps"] == 4
-    assert manifest["prompt_format"] == {"name": "fcbench-chat-v1", "encoding": "chat", "call_tokens": False, "version": 1}
+    assert manifest["prompt_format"] == {"name": "fcbench-chat-v2", "encoding": "chat", "call_tokens": False, "version": 2}
     assert manifest["data"]["train"]["rows"] == 38 and manifest["data"]["validation"]["rows"] == 2
     assert [point["step"] for point in manifest["eval_loss_curve"]] == [2, 4]
     assert manifest["best_eval_loss"] == min(point["eval_loss"] for point in manifest["eval_loss_curve"])

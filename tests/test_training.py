@@ -215,7 +215,7 @@ def test_call_tokens_are_added_trained_saved_and_used_by_evaluation(tiny_llama_d
     config = TrainConfig(name="calltok", model=str(tiny_llama_dir), train_file=str(data_dir / "train.jsonl"), add_call_tokens=True,
                          validation_file=str(data_dir / "validation.jsonl"), max_steps=2, eval_steps=2, batch_size=4, max_length=4096)
     manifest = train(config, tmp_path / "run").manifest
-    assert manifest["prompt_format"]["name"] == "fcbench-chat-calltokens-v1"
+    assert manifest["prompt_format"]["name"] == "fcbench-chat-calltokens-v2"
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "run")
     new_ids = tokenizer.convert_tokens_to_ids(list(CALL_TOKENS))
     assert len(tokenizer) == len(AutoTokenizer.from_pretrained(tiny_llama_dir)) + 2 and new_ids == [len(tokenizer) - 2, len(tokenizer) - 1]
@@ -227,7 +227,7 @@ def test_call_tokens_are_added_trained_saved_and_used_by_evaluation(tiny_llama_d
 
     run = run_eval(EvalConfig(model=str(tiny_llama_dir), adapter=tmp_path / "run", tasks=("fcbench_simple",), limit=2, fewshot=1,
                               max_gen_toks=8, results_dir=tmp_path / "results", cache=False))
-    assert run.summary.n_items == 2 and run.summary.prompt_format == "fcbench-chat-calltokens-v1"
+    assert run.summary.n_items == 2 and run.summary.prompt_format == "fcbench-chat-calltokens-v2"
     doc = json.loads((run.out_dir / "samples_fcbench_simple.jsonl").read_text().splitlines()[0])["doc"]
     assert doc["completion"].startswith(CALL_TOKENS[0]) and doc["completion"].endswith(CALL_TOKENS[1])
     assert doc["prompt"].count(CALL_TOKENS[1]) == 1  # the shot's answer is wrapped too
