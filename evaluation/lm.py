@@ -16,11 +16,13 @@ Registered as lm-eval model ``fcbench-hf``; it takes the same arguments as ``hf`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 import transformers
 from fcbench.benchmark.parser import answer_is_final
+from fcbench.models.soft_prompt import load_soft_prompt
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 from lm_eval.models.utils_hf import stop_sequences_criteria
@@ -114,10 +116,13 @@ def growing_kv_cache(config: Any) -> DynamicCache:
 
 @register_model("fcbench-hf")
 class FcbenchLM(HFLM):
-    """``HFLM`` plus :class:`JsonAnswerStop` (``json_stop=False`` turns it off) and a progress bar."""
+    """``HFLM`` plus :class:`JsonAnswerStop` (``json_stop=False`` turns it off), a progress bar,
+    and a ProMoT soft prompt attached (``soft_prompt``: the run folder)."""
 
-    def __init__(self, *args: Any, json_stop: bool = True, progress: Progress | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, json_stop: bool = True, progress: Progress | None = None, soft_prompt: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if soft_prompt:  # a ProMoT run's stage-1 prompt; the task writes its placeholders before each prompt
+            load_soft_prompt(Path(soft_prompt), self.tokenizer).attach(self.model)
         self.json_stop = json_stop
         self.progress = progress
         self._progress_task: TaskID | None = None

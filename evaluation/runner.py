@@ -33,12 +33,13 @@ from fcbench.benchmark.formats import Mode, Reading
 from fcbench.benchmark.frozen import FrozenBenchmark
 from fcbench.benchmark.jsonl import json_text
 from fcbench.benchmark.prompt import PROMPT_FORMAT_VERSION, Encoding
-from fcbench.benchmark.provenance import git_commit, library_versions, sha256_tree
+from fcbench.benchmark.provenance import git_commit, library_versions, sha256_file, sha256_tree
 from fcbench.benchmark.results import AdapterRef, BenchmarkRef, EvalSummary, write_results
 from fcbench.benchmark.scoring import SCORING_VERSION, ScoreReport, benchmark_label, score_files, write_report
 from fcbench.benchmark.suites import FCBENCH, Suite, suite_of
 from fcbench.models.adapters import ADAPTER_FILES, verify_adapter
 from fcbench.models.registry import DEFAULT_MODEL, describe, preferred_dtype, resolve_model
+from fcbench.models.soft_prompt import soft_prompt_path
 from fcbench.tasks import TASKS_DIR
 
 from fcbench.errors import UserError
@@ -88,6 +89,9 @@ class EvalConfig:
     benchmark: Path | None = None
     """The user's own benchmark file: frozen and evaluated as a suite of its own (``tasks`` is its group)."""
     benchmark_name: str | None = None
+    soft_prompt: bool = False
+    """A ProMoT adapter with its stage-1 soft prompt attached, as on the task it was tuned for
+    (without it, the default, is the paper's check that in-context abilities survive)."""
 
     def reading(self) -> Reading:
         return Reading(self.answer_format or ("auto" if self.mode == "native" else "fcbench"), self.mode)
@@ -99,7 +103,7 @@ class EvalConfig:
             return self.name
         # A local folder is named by its last part; a Hub id keeps its owner (org--name).
         model = Path(self.model).name if Path(self.model).is_dir() else self.model.replace("/", "--")
-        adapter = f"+{self.adapter.resolve().name}" if self.adapter else ""
+        adapter = f"+{self.adapter.resolve().name}{'+soft-prompt' if self.soft_prompt else ''}" if self.adapter else ""
         mode = "" if self.mode == "prompt" else f"-{self.mode}"
         answer_format = f"-{self.answer_format}" if self.answer_format and self.answer_format != EvalConfig(mode=self.mode).reading().answer_format else ""
         return f"{model}{adapter}-{self.fewshot}shot{mode}{answer_format}"
@@ -119,6 +123,8 @@ def run_eval(cfg: EvalConfig, progress: Any = None) -> EvalRun:
     # truncation is counted and reported below instead.
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
     started = time.perf_counter()
+    if cfg.soft_prompt and (cfg.backend != "hf" or cfg.mode != "prompt"):
+        raise UserError("--soft-prompt works with --backend hf in prompt mode: the prompt's vectors are spliced into the model's input in process")
     if cfg.benchmark is not None:  # the user's own file, frozen as a suite of its own
         from fcbench.evaluation.user_benchmark import freeze_benchmark
 
@@ -191,6 +197,7 @@ def hf_backend(cfg: EvalConfig, progress: Any) -> Backend:
 
     def identity(_lm: Any) -> dict[str, Any]:
         return {"model": describe(cfg.model), "model_files": _stat_tree(Path(model_args["pretrained"])), "adapter": adapter_sha256, "dtype": dtype,
+                "soft_prompt": sha256_file(soft_prompt_path(cfg.adapter)) if cfg.soft_prompt and cfg.adapter else None,
                 "batch_size": cfg.batch_size, "json_stop": json_stop, "libraries": library_versions(("torch", "transformers", "peft", "lm_eval"))}
 
     return Backend(model_args, make_lm, {**model_args, **_common_metadata(cfg)}, {**describe(cfg.model), "path": model_args["pretrained"]}, identity,
@@ -304,6 +311,11 @@ def _model_args(cfg: EvalConfig, model_dir: str, dtype: str) -> dict[str, Any]:
         # An adapter that added tokens saved its tokenizer: prompts must be encoded with it.
         if (cfg.adapter / "tokenizer_config.json").is_file():
             args["tokenizer"] = str(cfg.adapter)
+    if cfg.soft_prompt:  # fcbench-hf only: plain lm_eval has no way to attach it
+        if cfg.adapter is None:
+            raise UserError("--soft-prompt attaches a ProMoT run's stage-1 prompt: it needs --adapter RUN_FOLDER")
+        soft_prompt_path(cfg.adapter)  # refused early unless a ProMoT run folder
+        args["soft_prompt"] = str(cfg.adapter)
     return args
 
 

@@ -17,10 +17,11 @@ import pytest
 import torch
 from fcbench.benchmark.prompt import completion_text, render
 from fcbench.benchmark.record import read_records
+from fcbench.models.soft_prompt import SoftPromptSlot
 from fcbench.trainers.config import ConfigError, TrainConfig
 from fcbench.trainers.slurm import SlurmSettings, slurm_script
 from fcbench.trainers.sweep import grid_points, point_name
-from fcbench.trainers.train import SoftPromptSlot, last_complete_checkpoint, peft_config, sft_args, sft_dataset, sft_trainer_class
+from fcbench.trainers.train import last_complete_checkpoint, peft_config, sft_args, sft_dataset, sft_trainer_class
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -83,13 +84,21 @@ def test_the_soft_prompt_fills_its_placeholder_slots_and_nothing_else() -> None:
     out = embedding(ids)
     assert torch.equal(out[0, 1:3], soft) and torch.equal(out[1, :2], soft)
     assert torch.equal(out[0, 0], embedding.weight[5]) and torch.equal(out[1, 3], embedding.weight[9])
-    with pytest.raises(RuntimeError, match="exactly 2 soft-prompt placeholder"):
+    decoding = embedding(torch.tensor([[5], [9]]))  # a decoding step after the prompt: no slots
+    assert torch.equal(decoding[:, 0], embedding.weight[[5, 9]])
+    mixed = embedding(torch.tensor([[0, 0, 8], [5, 6, 7]]))  # a batch of a prompt and a decoding row
+    assert torch.equal(mixed[0, :2], soft) and torch.equal(mixed[1], embedding.weight[[5, 6, 7]])
+    with pytest.raises(RuntimeError, match="must hold exactly 2 or none"):
         embedding(torch.tensor([[0, 5, 6, 7]]))
 
 
 def test_promot_records_both_stages_and_saves_the_stage1_soft_prompt(tiny_llama_dir: Path, data_dir: Path, tmp_path: Path) -> None:
-    from fcbench.trainers.train import STAGE1_DIR, train
+    from fcbench.models.soft_prompt import STAGE1_DIR, placeholder
+    from fcbench.trainers.train import train
     from peft import PeftConfig
+    from transformers import AutoTokenizer
+
+    from fcbench.errors import UserError
 
     config = TrainConfig(name="promot", method="promot", model=str(tiny_llama_dir), train_file=str(data_dir / "train.jsonl"),
                          validation_file=str(data_dir / "validation.jsonl"), max_steps=4, eval_steps=2, batch_size=4, max_length=4096)
@@ -98,6 +107,29 @@ def test_promot_records_both_stages_and_saves_the_stage1_soft_prompt(tiny_llama_
     assert [(s["name"], s["steps"]) for s in manifest["stages"]] == [("soft_prompt", 2), ("lora_with_frozen_soft_prompt", 4)]
     assert PeftConfig.from_pretrained(tmp_path / "run" / STAGE1_DIR).peft_type.value == "PROMPT_TUNING"
     assert PeftConfig.from_pretrained(tmp_path / "run").peft_type.value == "LORA"  # the candidate: LoRA alone
+
+    # Evaluated with its soft prompt attached: a candidate of its own, whose every prompt starts
+    # with the 20 placeholders the prompt's vectors fill.
+    from fcbench.evaluation.runner import EvalConfig, run_eval
+
+    common = {"model": str(tiny_llama_dir), "adapter": tmp_path / "run", "limit": 1, "batch_size": 4, "dtype": "float32", "max_gen_toks": 8, "results_dir": tmp_path / "results"}
+    attached = run_eval(EvalConfig(**common, soft_prompt=True))
+    assert attached.out_dir.name == f"{tiny_llama_dir.name}+run+soft-prompt-0shot"
+    _, token = placeholder(AutoTokenizer.from_pretrained(tmp_path / "run"))
+    samples = [json.loads(line) for path in attached.out_dir.glob("samples_*.jsonl") for line in path.read_text().splitlines()]
+    assert len(samples) == 4 and all(s["doc"]["prompt"].startswith(token * 20) for s in samples)
+    bare = run_eval(EvalConfig(**common))
+    bare_samples = [json.loads(line) for path in bare.out_dir.glob("samples_*.jsonl") for line in path.read_text().splitlines()]
+    assert not any(token in s["doc"]["prompt"] for s in bare_samples)
+    from fcbench.evaluation.lm import FcbenchLM
+    from fcbench.models.soft_prompt import load_soft_prompt
+
+    lm = FcbenchLM(pretrained=str(tiny_llama_dir), peft=str(tmp_path / "run"), soft_prompt=str(tmp_path / "run"), dtype="float32", batch_size=1, device="cpu")
+    prompt = load_soft_prompt(tmp_path / "run", lm.tokenizer)
+    filled = lm.model.get_input_embeddings()(torch.tensor([[prompt.placeholder_id] * 20]))
+    assert torch.equal(filled[0], prompt.embeddings)  # the model the task runs reads stage 1's vectors there
+    with pytest.raises(UserError, match="needs --adapter"):
+        run_eval(EvalConfig(**{**common, "adapter": None}, soft_prompt=True))
 
 
 def test_last_complete_checkpoint_skips_one_a_kill_left_half_written(tmp_path: Path) -> None:

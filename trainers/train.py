@@ -27,12 +27,11 @@ from fcbench.benchmark.record import read_records
 from fcbench.benchmark.suites import FCBENCH
 from fcbench.models.adapters import MANIFEST, adapter_checksums
 from fcbench.models.registry import describe, preferred_dtype, resolve_model
+from fcbench.models.soft_prompt import STAGE1_DIR, SoftPromptSlot, placeholder
 from fcbench.trainers import run_folder
 from fcbench.trainers.config import ConfigError, TrainConfig, to_json
 from fcbench.trainers.data import PreparedData, balanced, prompt_completion_rows
 from fcbench.trainers.run_folder import TrainingDiverged, first_non_finite
-
-STAGE1_DIR = "stage1-soft-prompt"
 
 
 @dataclass(slots=True)
@@ -290,36 +289,6 @@ def _run_stage(trainer: Any, checkpoints: Path, resume: bool) -> StageResult:
     )
 
 
-class SoftPromptSlot:
-    """ProMoT stage 2: a frozen soft prompt, spliced into the input embeddings where the prompt
-    text holds its ``n`` placeholder tokens (stage 1's PEFT model put the same vectors in front of
-    the prompt). A forward hook on the embedding layer, so LoRA and TRL see an ordinary model."""
-
-    def __init__(self, embeddings: Any, placeholder_id: int) -> None:
-        self.embeddings = embeddings.detach()
-        self.placeholder_id = placeholder_id
-
-    def __call__(self, module: Any, args: tuple[Any, ...], output: Any) -> Any:
-        input_ids = args[0]
-        slots = input_ids == self.placeholder_id
-        n = self.embeddings.shape[0]
-        if not bool((slots.sum(dim=1) == n).all()):
-            raise RuntimeError(f"ProMoT stage 2: every row must hold exactly {n} soft-prompt placeholder tokens")
-        output = output.clone()
-        output[slots] = self.embeddings.to(output.dtype).repeat(input_ids.shape[0], 1)
-        return output
-
-
-def _placeholder(tokenizer: Any) -> tuple[int, str]:
-    """A special token that is neither padding nor EOS (the collator and the loss treat those
-    specially) to mark the soft prompt's positions in the text."""
-    for token in (tokenizer.unk_token, tokenizer.bos_token, *tokenizer.all_special_tokens):
-        token_id = tokenizer.convert_tokens_to_ids(token) if token else None
-        if token_id is not None and token_id not in (tokenizer.pad_token_id, tokenizer.eos_token_id):
-            return token_id, token
-    raise ConfigError("ProMoT needs a special token other than pad/EOS to mark the soft prompt; this tokenizer has none")
-
-
 def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainResult:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, EarlyStoppingCallback, ProgressCallback
@@ -381,10 +350,10 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
         first.trainer.save_model(str(stage1_dir))  # a standard prompt-tuning adapter, itself a candidate
         soft_prompt = first.trainer.model.get_prompt_embedding_to_save("default")
         stages.append(first)
-        placeholder_id, placeholder = _placeholder(tokenizer)
+        placeholder_id, placeholder_token = placeholder(tokenizer)
         model = load_model()
         model.get_input_embeddings().register_forward_hook(SoftPromptSlot(soft_prompt, placeholder_id))
-        stages.append(stage("lora", out_dir, config.learning_rate, config.max_steps, model, prefix=placeholder * soft_prompt.shape[0]))
+        stages.append(stage("lora", out_dir, config.learning_rate, config.max_steps, model, prefix=placeholder_token * soft_prompt.shape[0]))
     else:
         learning_rate = config.prompt_tuning.learning_rate if config.method == "prompt_tuning" else config.learning_rate
         stages.append(stage(config.method, out_dir, learning_rate, config.max_steps, load_model()))

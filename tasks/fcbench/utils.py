@@ -47,6 +47,7 @@ from fcbench.benchmark.prompt import (
 from fcbench.benchmark.record import Record, read_records, record_from_json
 from fcbench.benchmark.scoring import benchmark_label, score_item
 from fcbench.benchmark.suites import Suite, suite_named
+from fcbench.models.soft_prompt import load_soft_prompt
 
 from fcbench.errors import UserError
 
@@ -78,6 +79,8 @@ def _docs(suite: str, frozen: FrozenBenchmark, ordered: list[Record], fewshot: i
         raise UserError(f"a served model is sent chat messages: --prompt-encoding {encoding} cannot be used with it")
     prompt_format = PromptFormat(encoding, call_tokens=bool(trained.get("call_tokens")))
     shots = _shots(frozen.fewshot_path, int(fewshot))
+    # A ProMoT soft prompt takes the places of placeholder tokens before the prompt, as in training.
+    soft_prefix = load_soft_prompt(Path(metadata["soft_prompt"]), tokenizer).prefix if metadata.get("soft_prompt") else ""
     docs = []
     for record in ordered:
         native = reading.mode == "native"
@@ -86,7 +89,7 @@ def _docs(suite: str, frozen: FrozenBenchmark, ordered: list[Record], fewshot: i
         if served:  # the request itself stands for the prompt (and keys the answer cache)
             prompt = json.dumps({"messages": messages, "tools": tools}, ensure_ascii=False)
         else:
-            prompt = render_native(record, tokenizer).prompt if native else render(record, encoding, tokenizer, shots, call_tokens=prompt_format.call_tokens).prompt
+            prompt = render_native(record, tokenizer).prompt if native else soft_prefix + render(record, encoding, tokenizer, shots, call_tokens=prompt_format.call_tokens).prompt
         docs.append({
             "id": record.id,
             "category": record.category,
