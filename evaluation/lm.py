@@ -117,9 +117,12 @@ def growing_kv_cache(config: Any) -> DynamicCache:
 @register_model("fcbench-hf")
 class FcbenchLM(HFLM):
     """``HFLM`` plus :class:`JsonAnswerStop` (``json_stop=False`` turns it off), a progress bar,
-    and a ProMoT soft prompt attached (``soft_prompt``: the run folder)."""
+    a ProMoT soft prompt attached (``soft_prompt``: the run folder), and a LoRA adapter merged
+    into the base weights (``merge_adapter``)."""
 
-    def __init__(self, *args: Any, json_stop: bool = True, progress: Progress | None = None, soft_prompt: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, json_stop: bool = True, progress: Progress | None = None, soft_prompt: str | None = None,
+                 merge_adapter: bool = False, **kwargs: Any) -> None:
+        self.merge_adapter = merge_adapter  # read by _create_model, which HFLM's __init__ calls
         super().__init__(*args, **kwargs)
         if soft_prompt:  # a ProMoT run's stage-1 prompt; the task writes its placeholders before each prompt
             load_soft_prompt(Path(soft_prompt), self.tokenizer).attach(self.model)
@@ -134,9 +137,13 @@ class FcbenchLM(HFLM):
         # An adapter that trained added tokens (fcbench's call tokens) wraps the tied embedding
         # and output layers, which HFLM's tie_weights() then fails on: merge it into the base
         # weights first. Plain `lm_eval --model hf` cannot load such an adapter at all.
-        if peft and getattr(self._model, "peft_config", None):
-            if any(getattr(c, "trainable_token_indices", None) for c in self._model.peft_config.values()):
-                self._model = self._model.merge_and_unload()
+        # A LoRA adapter is also merged when asked (merge_adapter): its unmerged layers would run
+        # in fp32 on a CPU, the merged model runs in the base dtype.
+        configs = list(getattr(self._model, "peft_config", {}).values()) if peft else []
+        added_tokens = any(getattr(c, "trainable_token_indices", None) for c in configs)
+        lora_only = bool(configs) and all(getattr(c, "peft_type", None) == "LORA" for c in configs)
+        if added_tokens or (self.merge_adapter and lora_only):
+            self._model = self._model.merge_and_unload()
 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
         self.generated += len(requests)

@@ -228,3 +228,21 @@ def test_models_and_adapters_that_cannot_be_loaded_are_one_line_each(tiny_llama_
     with pytest.raises(UserError, match=r"could not be loaded \((SafetensorError|RuntimeError|OSError)"):
         run_eval(EvalConfig(model=str(tiny_llama_dir), adapter=header.parent, **common))
     assert not any((tmp_path / "results").glob("*/*")), "a failed evaluation left a results folder"
+
+
+def test_a_merged_lora_adapter_answers_as_the_unmerged_one(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    """Merging folds B·A into the base weights: in fp32 the greedy answers are the same, and the
+    model evaluated is a plain transformers model (no PEFT layers left)."""
+    from fcbench.evaluation.lm import FcbenchLM
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    adapter = tmp_path / "adapter"
+    get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False)).save_pretrained(adapter)
+    loaded = {merge: FcbenchLM(pretrained=str(tiny_llama_dir), peft=str(adapter), merge_adapter=merge, dtype="float32", batch_size=1, device="cpu") for merge in (True, False)}
+    assert isinstance(loaded[False].model, PeftModel) and not isinstance(loaded[True].model, PeftModel)
+    common = dict(model=str(tiny_llama_dir), adapter=adapter, limit=2, batch_size=4, dtype="float32", max_gen_toks=16, cache=False)
+    merged = run_eval(EvalConfig(**common, results_dir=tmp_path / "merged"))
+    unmerged = run_eval(EvalConfig(**common, results_dir=tmp_path / "unmerged", merge_adapter=False))
+    outputs = [[json.loads(line)["output"] for line in (run.out_dir / "predictions.jsonl").read_text().splitlines()] for run in (merged, unmerged)]
+    assert len(outputs[0]) == 8 and outputs[0] == outputs[1]
