@@ -165,17 +165,25 @@ def default_encoding(tokenizer: Any) -> Encoding:
 def render(record: Record, encoding: Encoding, tokenizer: Any = None, shots: Sequence[Record] = (), *, call_tokens: bool = False) -> Rendered:
     """The prompt for ``record`` (after ``shots`` worked examples) and its gold completion;
     ``call_tokens`` wraps every answer, the shots' too, in :data:`CALL_TOKENS`."""
+    _check_encoding(encoding, tokenizer)
     if encoding == "plain":
         return Rendered(_plain(record, shots, call_tokens), completion_text(record, call_tokens))
-    if encoding == "chat":
-        if not getattr(tokenizer, "chat_template", None):
-            raise UserError("the chat encoding needs a tokenizer with a chat template; use the plain encoding for base models")
-        return Rendered(_chat(record, tokenizer, shots, call_tokens), completion_text(record, call_tokens))
-    raise UserError(f"unknown prompt encoding {encoding!r}; expected one of {ENCODINGS}")
+    return Rendered(_chat(record, tokenizer, shots, call_tokens), completion_text(record, call_tokens))
+
+
+def _check_encoding(encoding: str, tokenizer: Any) -> None:
+    if encoding not in ENCODINGS:
+        raise UserError(f"unknown prompt encoding {encoding!r}; expected one of {ENCODINGS}")
+    if encoding == "chat" and not getattr(tokenizer, "chat_template", None):
+        raise UserError("the chat encoding needs a tokenizer with a chat template; use the plain encoding for base models")
 
 
 def _plain_block(record: Record) -> str:
-    return f"### Instruction:\n{instruction_text(record)}\n\n### Input:\n{input_text(record)}\n\n### Response:\n"
+    return _plain_sections(instruction_text(record), input_text(record))
+
+
+def _plain_sections(instruction: str, given: str) -> str:
+    return f"### Instruction:\n{instruction}\n\n### Input:\n{given}\n\n### Response:\n"
 
 
 def _plain(record: Record, shots: Sequence[Record], call_tokens: bool) -> str:
@@ -196,6 +204,33 @@ def chat_messages(record: Record, shots: Sequence[Record] = (), call_tokens: boo
 
 def _chat(record: Record, tokenizer: Any, shots: Sequence[Record], call_tokens: bool) -> str:
     return tokenizer.apply_chat_template(chat_messages(record, shots, call_tokens), add_generation_prompt=True, tokenize=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# The reverse direction: a question writer
+
+QUESTION_WRITER_INSTRUCTION = "Write the user's request that the function call below answers, stating every argument value as it is."
+"""The seed's instruction tuning in reverse (the response as input, the instruction as the
+target): a model tuned on it writes new phrasings for training calls (``generators/rephrase.py``)."""
+
+
+def writer_input(record: Record) -> str:
+    """The called functions' signatures and the call; the question is what is written."""
+    called = {call.name for call in record.gold}
+    functions = [function for function in record.functions if function.get("name") in called]
+    return f"Functions:\n{functions_text(functions)}\nCall: {completion_text(record)}"
+
+
+def render_question(record: Record, encoding: Encoding, tokenizer: Any = None) -> Rendered:
+    """The question writer's (prompt, completion): the call in, the record's question out.
+    Only records that call something have a call to describe."""
+    if not record.gold:
+        raise UserError(f"record {record.id!r} calls no function: there is no call to write a question for")
+    _check_encoding(encoding, tokenizer)
+    if encoding == "plain":
+        return Rendered(_plain_sections(QUESTION_WRITER_INSTRUCTION, writer_input(record)), record.question)
+    messages = [{"role": "system", "content": QUESTION_WRITER_INSTRUCTION}, {"role": "user", "content": writer_input(record)}]
+    return Rendered(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False), record.question)
 
 
 # ---------------------------------------------------------------------------------------------

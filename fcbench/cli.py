@@ -160,15 +160,31 @@ def generate(
     seed: Annotated[int, typer.Option("--seed", help="Same seed, byte-identical files.")] = 0,
     out: Annotated[Path, typer.Option("--out", help="Folder for train.jsonl, validation.jsonl, manifest.json.")] = DATA_DIR,
     fmt: Annotated[str, typer.Option("--format", help="default (functions + example) or seed (only the example).")] = "default",
+    question_writer: Annotated[Path | None, typer.Option("--question-writer", exists=True, file_okay=False, help="A run folder trained with task: question; adds its new phrasings of training calls.")] = None,
+    rephrase_share: Annotated[float, typer.Option("--rephrase-share", min=0.0, max=1.0, help="--question-writer: the share of calling training records to rephrase.")] = 0.25,
+    round_trip: Annotated[Path | None, typer.Option("--round-trip", exists=True, file_okay=False, help="--question-writer: keep a phrasing only if this function-calling adapter recovers the call from it.")] = None,
 ) -> None:
     """Generate synthetic function-calling records from the seen part of the library."""
+    from rich.progress import Progress
+
+    from fcbench.generators.rephrase import Rephrasing
+    from fcbench.generators.synth import REJECTED_REPHRASINGS
     from fcbench.generators.synth import generate as generate_records
 
     if fmt not in ("default", "seed"):
         raise typer.BadParameter(f"--format must be default or seed, not {fmt!r}")
-    manifest = generate_records(n, seed, out, fmt)  # type: ignore[arg-type]
+    if round_trip is not None and question_writer is None:
+        raise typer.BadParameter("--round-trip checks a question writer's phrasings: it needs --question-writer")
+    rephrasing = Rephrasing(question_writer, rephrase_share, round_trip, seed) if question_writer else None
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("writing questions", total=None, visible=rephrasing is not None)
+        manifest = generate_records(n, seed, out, fmt, rephrasing, lambda done, total: bar.update(task, completed=done, total=total))  # type: ignore[arg-type]
     for name, entry in manifest["files"].items():
         console.print(f"wrote [bold]{out / name}[/]: {entry['records']} records {entry['categories']}")
+    if "rephrasing" in manifest:
+        r = manifest["rephrasing"]
+        console.print(f"question writer {r['writer']}: {r['kept']} of {r['asked']} new phrasings kept (in train.jsonl), "
+                      f"{r['rejected']} rejected {r['rejected_by_first_reason']} (with reasons in {out / REJECTED_REPHRASINGS})")
     d = manifest["diversity"]
     console.print(f"unique questions {100 * d['unique_question_ratio']:.2f} %, distinct bigrams {100 * d['distinct_bigram_ratio']:.1f} %")
 

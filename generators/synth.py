@@ -299,8 +299,15 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def generate(n: int, seed: int, out_dir: Path, fmt: Format = "default") -> dict[str, Any]:
-    """Write ``train.jsonl``, ``validation.jsonl`` and ``manifest.json``; return the manifest."""
+REJECTED_REPHRASINGS = "rephrasings-rejected.jsonl"
+
+
+def generate(n: int, seed: int, out_dir: Path, fmt: Format = "default", rephrasing: Any = None,
+             progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Write ``train.jsonl``, ``validation.jsonl`` and ``manifest.json``; return the manifest.
+    ``rephrasing`` (a ``generators.rephrase.Rephrasing``) adds a question writer's new phrasings
+    of training records to ``train.jsonl`` and writes the rejected ones to
+    ``rephrasings-rejected.jsonl``."""
     sampler = Sampler.seeded(seed)
     shares = dict(CATEGORY_SHARES)
     if fmt == "seed":  # one function per record: "multiple" cannot be expressed
@@ -310,6 +317,12 @@ def generate(n: int, seed: int, out_dir: Path, fmt: Format = "default") -> dict[
     records = [factory.make(category, f"fc-{i:06d}") for i, category in enumerate(plan)]
     n_validation = round(n * VALIDATION_SHARE)
     train, validation = records[n_validation:], records[:n_validation]
+    rephrased = None
+    if rephrasing is not None:  # before anything is written: a failing writer leaves no half-made folder
+        from fcbench.generators.rephrase import rephrase
+
+        rephrased, writer_name = rephrase(train, rephrasing, progress)
+        train = train + rephrased.kept
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = {
         "generator_version": GENERATOR_VERSION,
@@ -322,6 +335,11 @@ def generate(n: int, seed: int, out_dir: Path, fmt: Format = "default") -> dict[
         },
         "diversity": diversity([r["input"]["user_question"] for r in records]),
     }
+    if rephrased is not None:
+        from fcbench.generators.rephrase import write_rejected
+
+        write_rejected(out_dir / REJECTED_REPHRASINGS, rephrased.rejected)
+        manifest["rephrasing"] = rephrased.summary(rephrasing, writer_name)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 

@@ -54,6 +54,8 @@ def verify_adapter(folder: Path, model: str) -> None:
     manifest = read_manifest(folder)
     if manifest is None:
         return
+    if manifest.get("task", "call") != "call":
+        raise AdapterInvalid(f"{folder} is a question writer (task: {manifest['task']}), not a function caller: use it with fcbench generate --question-writer {folder}")
     for name, expected in (manifest.get("adapter_files") or {}).items():
         path = folder / name
         if not path.is_file():

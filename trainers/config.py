@@ -67,6 +67,9 @@ class PromptTuningSettings:
 class TrainConfig:
     name: str
     method: Method = "lora"
+    task: Literal["call", "question"] = "call"
+    """``call``: question in, function call out (a candidate); ``question``: the reverse, a
+    question writer for ``fcbench generate --question-writer`` (never evaluated as a candidate)."""
     model: str = DEFAULT_MODEL
     train_file: str = "data/train.jsonl"
     validation_file: str = "data/validation.jsonl"

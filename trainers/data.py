@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fcbench.benchmark.jsonl import Problem
-from fcbench.benchmark.prompt import Encoding, render
+from fcbench.benchmark.prompt import Encoding, render, render_question
 from fcbench.benchmark.record import Record
 
 
@@ -29,14 +29,20 @@ class PreparedData:
     """Each kept row's prompt + answer + EOS tokens."""
     unbalanced: int = 0
     """Rows left out to balance the categories (:func:`balanced`)."""
+    no_call: int = 0
+    """Records a question writer cannot learn from: they call nothing (``task: question``)."""
 
 
 def prompt_completion_rows(records: Sequence[Record], path: str, encoding: Encoding, tokenizer: Any, max_length: int,
-                           *, call_tokens: bool = False) -> PreparedData:
-    """Render every record; keep those whose prompt + answer + EOS fit in ``max_length`` tokens."""
+                           *, call_tokens: bool = False, task: str = "call") -> PreparedData:
+    """Render every record; keep those whose prompt + answer + EOS fit in ``max_length`` tokens.
+    ``task="question"``: the reverse direction, the call as prompt and the question as answer."""
     data = PreparedData()
     for record in records:
-        rendered = render(record, encoding, tokenizer, call_tokens=call_tokens)
+        if task == "question" and not record.gold:
+            data.no_call += 1
+            continue
+        rendered = render_question(record, encoding, tokenizer) if task == "question" else render(record, encoding, tokenizer, call_tokens=call_tokens)
         prompt_tokens = len(tokenizer(rendered.prompt, add_special_tokens=False)["input_ids"])
         answer_tokens = len(tokenizer(rendered.completion, add_special_tokens=False)["input_ids"]) + 1  # + EOS
         if prompt_tokens >= max_length:
@@ -63,4 +69,5 @@ def balanced(data: PreparedData) -> PreparedData:
     keep = min((len(indices) for indices in by_category.values()), default=0)
     kept = sorted(i for indices in by_category.values() for i in indices[:keep])
     return PreparedData(rows=[data.rows[i] for i in kept], dropped=data.dropped, prompt_too_long=data.prompt_too_long, answer_cut=data.answer_cut,
-                        tokens=sum(data.row_tokens[i] for i in kept), row_tokens=[data.row_tokens[i] for i in kept], unbalanced=len(data.rows) - len(kept))
+                        tokens=sum(data.row_tokens[i] for i in kept), row_tokens=[data.row_tokens[i] for i in kept], unbalanced=len(data.rows) - len(kept),
+                        no_call=data.no_call)

@@ -204,11 +204,11 @@ def virtual_tokens(config: TrainConfig) -> int:
     return config.prompt_tuning.num_virtual_tokens if config.method in ("prompt_tuning", "promot") else 0
 
 
-def load_rows(path: str, encoding: Any, tokenizer: Any, max_length: int, limit: int | None, call_tokens: bool = False) -> PreparedData:
+def load_rows(path: str, encoding: Any, tokenizer: Any, max_length: int, limit: int | None, call_tokens: bool = False, task: str = "call") -> PreparedData:
     records, problems = read_records(path)
     if problems:
         raise ConfigError(f"{path} has {len(problems)} unreadable record(s), first {problems[0]}; run fcbench validate")
-    return prompt_completion_rows(records[:limit] if limit else records, path, encoding, tokenizer, max_length, call_tokens=call_tokens)
+    return prompt_completion_rows(records[:limit] if limit else records, path, encoding, tokenizer, max_length, call_tokens=call_tokens, task=task)
 
 
 def sft_args(config: TrainConfig, output_dir: Path, *, learning_rate: float, max_steps: int, bf16: bool, use_cpu: bool) -> Any:
@@ -303,10 +303,10 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
         tokenizer.add_tokens(list(CALL_TOKENS), special_tokens=True)
     encoding = config.prompt_encoding or default_encoding(tokenizer)
     room = config.max_length - virtual_tokens(config)
-    train_data = load_rows(config.train_file, encoding, tokenizer, room, config.max_train_records, config.add_call_tokens)
+    train_data = load_rows(config.train_file, encoding, tokenizer, room, config.max_train_records, config.add_call_tokens, config.task)
     if config.balance_categories:
         train_data = balanced(train_data)
-    validation_data = load_rows(config.validation_file, encoding, tokenizer, room, config.max_validation_records, config.add_call_tokens)
+    validation_data = load_rows(config.validation_file, encoding, tokenizer, room, config.max_validation_records, config.add_call_tokens, config.task)
     for setting, data in (("train_file", train_data), ("validation_file", validation_data)):
         if not data.rows:
             path = getattr(config, setting)
@@ -380,12 +380,14 @@ def _manifest(config: TrainConfig, model_dir: str, prompt_format: PromptFormat, 
     manifest = {
         "name": config.name,
         "method": config.method,
+        "task": config.task,
         "base_model": {**describe(config.model), "path": model_dir},
         "config": to_json(config),
         "prompt_format": prompt_format.to_json(),
         "data": {
             "train": {"path": config.train_file, "sha256": sha256_file(config.train_file), "rows": len(train_data.rows),
                       "prompt_too_long": train_data.prompt_too_long, "answer_cut": train_data.answer_cut, "left_out_to_balance": train_data.unbalanced,
+                      "no_call": train_data.no_call,
                       "categories": dict(sorted(Counter(row["category"] for row in train_data.rows).items()))},
             "validation": {"path": config.validation_file, "sha256": sha256_file(config.validation_file), "rows": len(validation_data.rows),
                            "prompt_too_long": validation_data.prompt_too_long, "answer_cut": validation_data.answer_cut},
