@@ -29,8 +29,9 @@ from fcbench.benchmark.suites import BFCL, FCBENCH, Suite, suite_of
 from fcbench.evaluation.runner import EvalConfig, run_eval
 from fcbench.leaderboard.compare import Gain, Ranked, gains_over, ranked_evaluations
 from fcbench.leaderboard.store import DEFAULT_DB, Evaluation, find_evaluation, opened, record_results, resolve
-from fcbench.models.adapters import ADAPTER_FILES
+from fcbench.models.adapters import ADAPTER_FILES, read_manifest
 from fcbench.models.registry import DEFAULT_MODEL
+from fcbench.models.soft_prompt import STAGE1_DIR
 from fcbench.paths import DATA_DIR, REPORT_DIR, RESULTS_DIR, RUNS_DIR
 from fcbench.trainers.config import QUICK_CONFIG
 
@@ -69,16 +70,22 @@ class BenchOutcome:
 
 
 def adapters_in(runs_dir: Path) -> list[Path]:
-    """Every finished adapter folder directly under ``runs/`` (``run.json`` is written last)."""
+    """Every finished function-calling adapter folder directly under ``runs/`` (``run.json`` is
+    written last; a question writer is not a candidate)."""
     if not runs_dir.is_dir():
         return []
-    return sorted(p for p in runs_dir.iterdir() if (p / "adapter_config.json").is_file() and (p / "run.json").is_file())
+    return sorted(p for p in runs_dir.iterdir()
+                  if (p / "adapter_config.json").is_file() and (p / "run.json").is_file() and (read_manifest(p) or {}).get("task", "call") == "call")
 
 
 def candidates(cfg: BenchConfig, suite: Suite = FCBENCH) -> list[EvalConfig]:
-    """Base K-shot for each baseline K, then each adapter 0-shot."""
+    """Base K-shot for each baseline K, then each adapter 0-shot; a ProMoT run twice, as the
+    paper uses it: with its soft prompt (the task it was tuned for) and without (the check
+    that in-context abilities survive)."""
     common = {"model": cfg.model, "limit": cfg.limit, "results_dir": cfg.results_dir, "tasks": (suite.group,)}
-    return [EvalConfig(fewshot=k, **common) for k in BASELINE_SHOTS] + [EvalConfig(adapter=a, **common) for a in adapters_in(cfg.runs_dir)]
+    adapters = [EvalConfig(adapter=a, soft_prompt=with_prompt, **common) for a in adapters_in(cfg.runs_dir)
+                for with_prompt in ((False, True) if (a / STAGE1_DIR).is_dir() else (False,))]
+    return [EvalConfig(fewshot=k, **common) for k in BASELINE_SHOTS] + adapters
 
 
 def current_versions(suite: Suite = FCBENCH) -> Versions:

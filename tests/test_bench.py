@@ -54,3 +54,15 @@ def test_bench_does_only_what_is_missing(tiny_llama_dir: Path, tmp_path: Path) -
     with opened(tmp_path / "lb.db") as conn:
         assert sorted(ev.benchmark for ev in evaluations(conn)) == ["bfcl-v4"] * 3 + ["fcbench"] * 3
         assert all(ev.n_items == 10 for ev in evaluations(conn, "bfcl-v4"))  # 1 item of each of 10 categories
+
+
+def test_a_promot_run_is_two_candidates_and_a_question_writer_none(tmp_path: Path) -> None:
+    from fcbench.models.soft_prompt import STAGE1_DIR
+
+    for name, task in (("lora", "call"), ("promot", "call"), ("writer", "question")):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / "adapter_config.json").write_text("{}")
+        (tmp_path / "runs" / name / "run.json").write_text(json.dumps({"task": task}))
+    (tmp_path / "runs" / "promot" / STAGE1_DIR).mkdir()
+    cfg = BenchConfig(model="m", runs_dir=tmp_path / "runs", results_dir=tmp_path / "results")
+    assert [c.candidate() for c in candidates(cfg)] == ["m-0shot", "m-3shot", "m+lora-0shot", "m+promot-0shot", "m+promot+soft-prompt-0shot"]
