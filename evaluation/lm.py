@@ -8,6 +8,9 @@
   strings anyway.
 - A KV cache that grows into spare room instead of re-concatenating every step
   (:class:`GrowingKVLayer`): same values, same shapes, bit-identical outputs, less copying.
+- A shared prefix computed once (``shared_prefix``): the tokens every prompt of a batch starts
+  with (the system prompt; in few-shot, the worked examples too) are run once and their keys
+  and values copied to every row (:func:`shared_layout`).
 - A rich progress bar, advanced per generated batch.
 
 Registered as lm-eval model ``fcbench-hf``; it takes the same arguments as ``hf``.
@@ -16,6 +19,7 @@ Registered as lm-eval model ``fcbench-hf``; it takes the same arguments as ``hf`
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +109,11 @@ class GrowingKVLayer(DynamicLayer):
         super().reorder_cache(beam_idx)
         self._adopt_current()
 
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        super().batch_repeat_interleave(repeats)
+        if self.is_initialized:
+            self._adopt_current()
+
 
 def growing_kv_cache(config: Any) -> DynamicCache:
     """A ``DynamicCache`` for ``config`` whose full-attention layers are :class:`GrowingKVLayer`
@@ -114,6 +123,45 @@ def growing_kv_cache(config: Any) -> DynamicCache:
     return cache
 
 
+MIN_SHARED_PREFIX = 16
+"""Fewer shared tokens than this are not worth a forward pass of their own."""
+
+
+@dataclass(frozen=True, slots=True)
+class SharedLayout:
+    """A left-padded batch rewritten as shared prefix, then padding, then each row's own
+    tokens: the prefix's keys and values are then computed once for the whole batch. Positions
+    follow the attention mask, so every token keeps the position it had in its own row."""
+
+    prefix_length: int
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+
+
+def shared_layout(context: torch.Tensor, attention_mask: torch.Tensor, pad_id: int, minimum: int = MIN_SHARED_PREFIX) -> SharedLayout | None:
+    """The batch as :class:`SharedLayout`, or None when its rows share fewer than ``minimum``
+    leading tokens. Every row keeps at least one token of its own, so that each row's first
+    generated token is predicted from a position it computed."""
+    lengths = attention_mask.sum(dim=1)
+    width = context.shape[1]
+    shortest = int(lengths.min())
+    rows = torch.stack([context[i, width - int(n) : width - int(n) + shortest] for i, n in enumerate(lengths)])
+    differs = (rows != rows[0]).any(dim=0)
+    common = int(differs.nonzero()[0]) if bool(differs.any()) else shortest
+    common = min(common, shortest - 1)
+    if common < minimum or context.shape[0] < 2:
+        return None
+    ids = torch.full_like(context, pad_id)
+    mask = torch.zeros_like(attention_mask)
+    ids[:, :common] = rows[0, :common]
+    mask[:, :common] = 1
+    for i, n in enumerate(lengths):
+        own = int(n) - common
+        ids[i, width - own :] = context[i, width - own :]
+        mask[i, width - own :] = 1
+    return SharedLayout(common, ids, mask)
+
+
 @register_model("fcbench-hf")
 class FcbenchLM(HFLM):
     """``HFLM`` plus :class:`JsonAnswerStop` (``json_stop=False`` turns it off), a progress bar,
@@ -121,9 +169,13 @@ class FcbenchLM(HFLM):
     into the base weights (``merge_adapter``)."""
 
     def __init__(self, *args: Any, json_stop: bool = True, progress: Progress | None = None, soft_prompt: str | None = None,
-                 merge_adapter: bool = False, **kwargs: Any) -> None:
+                 merge_adapter: bool = False, shared_prefix: bool = False, **kwargs: Any) -> None:
         self.merge_adapter = merge_adapter  # read by _create_model, which HFLM's __init__ calls
         super().__init__(*args, **kwargs)
+        self.shared_prefix = shared_prefix
+        self._prefix: tuple[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] | None = None
+        """The last shared prefix and its keys and values (batch 1): every batch of a run starts
+        with the same system prompt (and worked examples)."""
         if soft_prompt:  # a ProMoT run's stage-1 prompt; the task writes its placeholders before each prompt
             load_soft_prompt(Path(soft_prompt), self.tokenizer).attach(self.model)
         self.json_stop = json_stop
@@ -167,9 +219,13 @@ class FcbenchLM(HFLM):
         if self.json_stop:
             criteria.append(JsonAnswerStop(self.tokenizer, context.shape[1], stop))
         with torch.autocast(device_type=self.device.type, dtype=self.mixed_precision_dtype, enabled=self.mixed_precision_dtype is not None):
+            cache = growing_kv_cache(self.model.config)
+            layout = self._shared(context, generation_kwargs.get("attention_mask"), cache)
+            if layout is not None:
+                context, generation_kwargs["attention_mask"] = layout.input_ids, layout.attention_mask
             out = self.model.generate(
                 input_ids=context,
-                past_key_values=growing_kv_cache(self.model.config),
+                past_key_values=cache,
                 max_length=max_length,
                 stopping_criteria=criteria,
                 pad_token_id=self.tokenizer.pad_token_id,
@@ -179,3 +235,22 @@ class FcbenchLM(HFLM):
         if self.progress is not None and self._progress_task is not None:
             self.progress.advance(self._progress_task, context.shape[0])
         return out
+
+    def _shared(self, context: torch.Tensor, attention_mask: torch.Tensor | None, cache: DynamicCache) -> SharedLayout | None:
+        """With ``shared_prefix``: the batch's shared prefix computed once (or taken from the
+        previous batch) and put into ``cache`` for every row; the batch rewritten to match."""
+        if not self.shared_prefix or attention_mask is None or any(type(layer) is not GrowingKVLayer for layer in cache.layers):
+            return None
+        layout = shared_layout(context, attention_mask, self.tokenizer.pad_token_id)
+        if layout is None:
+            return None
+        prefix = tuple(layout.input_ids[0, : layout.prefix_length].tolist())
+        if self._prefix is None or self._prefix[0] != prefix:
+            computed = DynamicCache(config=self.model.config)
+            with torch.no_grad():
+                self.model(input_ids=layout.input_ids[:1, : layout.prefix_length], past_key_values=computed, use_cache=True)
+            self._prefix = (prefix, [(layer.keys, layer.values) for layer in computed.layers])
+        rows = context.shape[0]
+        for layer, (keys, values) in zip(cache.layers, self._prefix[1]):
+            layer.update(keys.expand(rows, -1, -1, -1), values.expand(rows, -1, -1, -1))
+        return layout

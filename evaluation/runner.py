@@ -93,6 +93,10 @@ class EvalConfig:
     """A LoRA adapter folded into a copy of the base weights before evaluation: the unmerged
     layers run their adapter in fp32 on a CPU (PEFT keeps adapters in fp32), the merged model in
     the base dtype. Rounding can differ; ``False`` is lm-eval's own path, for exact agreement."""
+    shared_prefix: bool = True
+    """The tokens every prompt of a batch starts with (the system prompt, the worked examples)
+    computed once per batch instead of once per row. Rounding can differ; ``False`` is lm-eval's
+    own path, for exact agreement."""
     soft_prompt: bool = False
     """A ProMoT adapter with its stage-1 soft prompt attached, as on the task it was tuned for
     (without it, the default, is the paper's check that in-context abilities survive)."""
@@ -198,12 +202,13 @@ def hf_backend(cfg: EvalConfig, progress: Any) -> Backend:
         from fcbench.evaluation.lm import FcbenchLM
 
         return _loaded(cfg, lambda: FcbenchLM(**model_args, batch_size=cfg.batch_size, device=device, json_stop=json_stop,
-                                                 merge_adapter=cfg.merge_adapter, progress=progress))
+                                                 merge_adapter=cfg.merge_adapter, shared_prefix=cfg.shared_prefix, progress=progress))
 
     def identity(_lm: Any) -> dict[str, Any]:
         return {"model": describe(cfg.model), "model_files": _stat_tree(Path(model_args["pretrained"])), "adapter": adapter_sha256, "dtype": dtype,
                 "soft_prompt": sha256_file(soft_prompt_path(cfg.adapter)) if cfg.soft_prompt and cfg.adapter else None,
-                "batch_size": cfg.batch_size, "json_stop": json_stop, "merge_adapter": cfg.merge_adapter and cfg.adapter is not None, "libraries": library_versions(("torch", "transformers", "peft", "lm_eval"))}
+                "batch_size": cfg.batch_size, "json_stop": json_stop, "merge_adapter": cfg.merge_adapter and cfg.adapter is not None,
+                "shared_prefix": cfg.shared_prefix, "libraries": library_versions(("torch", "transformers", "peft", "lm_eval"))}
 
     return Backend(model_args, make_lm, {**model_args, **_common_metadata(cfg)}, {**describe(cfg.model), "path": model_args["pretrained"]}, identity,
                    device, dtype, adapter_sha256)

@@ -348,6 +348,7 @@ def evaluate(
     benchmark: Annotated[Path | None, typer.Option("--benchmark", exists=True, dir_okay=False, help="Your own benchmark (JSONL, seed or record format): validated, frozen and evaluated as a suite of its own.")] = None,
     benchmark_name: Annotated[str | None, typer.Option("--benchmark-name", help="--benchmark: the suite's name (default: the file's stem).")] = None,
     merge_adapter: Annotated[bool, typer.Option("--merge-adapter/--no-merge-adapter", help="Fold a LoRA adapter into the base weights for a faster evaluation; --no-merge-adapter is lm-eval's exact path.")] = True,
+    shared_prefix: Annotated[bool, typer.Option("--shared-prefix/--no-shared-prefix", help="Compute the prompts' shared start once per batch; --no-shared-prefix is lm-eval's exact path.")] = True,
     soft_prompt: Annotated[bool, typer.Option("--soft-prompt/--no-soft-prompt", help="A ProMoT --adapter with its stage-1 soft prompt attached (the task it was tuned for); a candidate of its own.")] = False,
 ) -> None:
     """Evaluate a model (and adapter) on the held-out benchmark through lm-evaluation-harness,
@@ -365,7 +366,7 @@ def evaluate(
         batch_size=batch_size, dtype=dtype, prompt_encoding=prompt_encoding, max_gen_toks=max_gen_toks, json_stop=json_stop, cache=cache,  # type: ignore[arg-type]
         results_dir=results_dir, name=name, mode=mode, answer_format=answer_format, backend=backend, base_url=base_url,  # type: ignore[arg-type]
         api_key_env=api_key_env, concurrency=concurrency, request_timeout_s=request_timeout, tensor_parallel_size=tensor_parallel_size,
-        data_parallel_size=data_parallel_size, benchmark=benchmark, benchmark_name=benchmark_name, merge_adapter=merge_adapter, soft_prompt=soft_prompt,
+        data_parallel_size=data_parallel_size, benchmark=benchmark, benchmark_name=benchmark_name, merge_adapter=merge_adapter, shared_prefix=shared_prefix, soft_prompt=soft_prompt,
     )
     cfg.reading()  # an unknown mode or format is refused before anything loads
     columns = (TextColumn(f"[bold]{cfg.candidate()}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())

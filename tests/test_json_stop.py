@@ -84,3 +84,41 @@ def test_the_growing_kv_cache_gives_bit_identical_greedy_outputs(tiny_llama_dir)
         growing = model.generate(**batch, past_key_values=growing_kv_cache(model.config), **settings)
     # 300 new tokens after prompts of ~10-20: the buffer is grown (and copied) on the way.
     assert torch.equal(default, growing)
+
+
+def test_a_shared_prefix_layout_moves_each_rows_padding_behind_the_prefix() -> None:
+    from fcbench.evaluation.lm import shared_layout
+
+    pad = 0
+    context = torch.tensor([[0, 0, 7, 8, 9, 4], [7, 8, 9, 5, 6, 3], [0, 7, 8, 9, 5, 6]])  # left-padded: 4, 6 and 5 tokens
+    mask = (context != pad).long()
+    layout = shared_layout(context, mask, pad, minimum=2)
+    assert layout is not None and layout.prefix_length == 3  # 7 8 9; every row keeps a token of its own
+    assert layout.input_ids.tolist() == [[7, 8, 9, 0, 0, 4], [7, 8, 9, 5, 6, 3], [7, 8, 9, 0, 5, 6]]
+    assert layout.attention_mask.tolist() == [[1, 1, 1, 0, 0, 1], [1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 1, 1]]
+    same = torch.tensor([[7, 8, 9], [7, 8, 9]])
+    assert shared_layout(same, torch.ones_like(same), pad, minimum=2).prefix_length == 2  # the last token stays each row's own
+    assert shared_layout(context, mask, pad, minimum=4) is None  # too short to be worth a pass
+    assert shared_layout(context[:1], mask[:1], pad, minimum=2) is None  # one row shares with nobody
+
+
+def test_a_shared_prefix_gives_the_same_scores_at_every_step(tiny_llama_dir) -> None:
+    """Prefix computed once, for a batch whose rows share it and then differ in length: in fp32
+    every step's next-token scores match the unshared batch's, and so do the tokens."""
+    from fcbench.evaluation.lm import FcbenchLM
+
+    head = "### Instruction:\nCall a function. Reply with one JSON object.\n\n### Input:\n"
+    prompts = [head + "Question: what time is it?", head + "Question: convert 5 GBP to JPY please, now", head + "Q"]
+    runs = {}
+    for shared in (False, True):
+        lm = FcbenchLM(pretrained=str(tiny_llama_dir), dtype="float32", batch_size=4, device="cpu", shared_prefix=shared, json_stop=False)
+        lm.tokenizer.padding_side = "left"
+        batch = lm.tokenizer(prompts, return_tensors="pt", padding=True)
+        scores: list[torch.Tensor] = []
+        hook = lm.model.lm_head.register_forward_hook(lambda module, args, output: scores.append(output[:, -1].detach().clone()))
+        out = lm._model_generate(batch["input_ids"], batch["input_ids"].shape[1] + 10, [], attention_mask=batch["attention_mask"])
+        hook.remove()
+        runs[shared] = (out[:, batch["input_ids"].shape[1] :], scores[-10:], lm)
+    assert torch.equal(runs[False][0], runs[True][0])
+    assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(runs[False][1], runs[True][1]))
+    assert runs[True][2]._prefix is not None and len(runs[True][2]._prefix[0]) >= 16  # the prefix was computed apart
