@@ -322,7 +322,10 @@ def generate(n: int, seed: int, out_dir: Path, fmt: Format = "default", rephrasi
         from fcbench.generators.rephrase import rephrase
 
         rephrased, writer_name = rephrase(train, rephrasing, progress)
-        train = train + rephrased.kept
+        # each new phrasing right after its original: a recipe that reads the first N records
+        # (max_train_records) sees both
+        after = {raw["meta"]["rephrases"]: raw for raw in rephrased.kept}
+        train = [r for original in train for r in (original, after.get(original["id"])) if r is not None]
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = {
         "generator_version": GENERATOR_VERSION,

@@ -86,6 +86,8 @@ def test_new_phrasings_are_kept_only_when_the_audit_passes_them(writer_run: Path
     new = [r for r in train if r["id"].endswith("-rw")]
     assert summary["asked"] == summary["kept"] + summary["rejected"] == len(new) + len(rejected) > 0
     assert len(train) == len(originals) + len(new) and (out / "validation.jsonl").read_bytes() == (tmp_path / "plain" / "validation.jsonl").read_bytes()
+    ids = [r["id"] for r in train]
+    assert all(ids[ids.index(r["id"]) - 1] == r["meta"]["rephrases"] for r in new)  # right after its original
     for record in new:  # the reworded question, first line only, everything else as it was
         original = originals[record["id"][: -len("-rw")]]
         assert record["input"]["user_question"] == f"Please, {original['input']['user_question']}"
