@@ -94,9 +94,11 @@ train: data model
 perf-train: data model
 	$(PY) -m fcbench.trainers.perf --config $(CONFIG)
 
-# fcbench eval against a hand-written per-item generate loop on the same 100 items.
+# fcbench eval (fast and exact paths) against plain lm_eval run and a hand-written per-item
+# generate loop on the same 100 items; PERF_EVAL="--fewshot 3 --limit 50" or "--adapter runs/X" for others.
+PERF_EVAL ?= --limit 25 --loop
 perf-eval: model
-	$(PY) -m fcbench.evaluation.perf --limit 25
+	$(PY) -m fcbench.evaluation.perf $(PERF_EVAL)
 
 # The whole loop, doing only what is missing: data, the model, the quick adapter when runs/ has
 # none, base 0-shot and 3-shot and every adapter under runs/ not yet on the leaderboard, then the
