@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from conftest import CLOCK, CONVERT, FLIGHTS, WEATHER, as_text, call, make_record
+from fcbench.benchmark.ast_match import ast_verdict
 from fcbench.benchmark.canonical import json_equal, leaves
 from fcbench.benchmark.metrics import aggregate, estimate, score_missing, score_output, wilson_interval
 from fcbench.benchmark.verdict import ErrorType
@@ -320,3 +323,36 @@ def test_a_huge_wrong_value_makes_a_short_verdict(gbp_to_jpy):
     item = score_output(gbp_to_jpy, as_text({"function_call": call("currency_conversion", amount=250, **{"from": "x" * 5_000_000, "to": "JPY"})}))
     assert item.verdict.error_type == ErrorType.ARGS_VALUE and item.ast_verdict is not None
     assert all(len(m) <= 300 for m in (*item.verdict.messages, *item.ast_verdict.messages))
+
+
+def test_the_exact_match_shortcut_gives_the_verdict_ast_match_would() -> None:
+    """``score_parsed`` skips ``ast_verdict`` for an exact match it is sure of: on every
+    benchmark item, its gold answer, the same with each integer written as a float, and with the
+    calls reversed, the shortcut's verdict is the full check's."""
+    import json
+
+    from fcbench.benchmark.metrics import score_output
+    from fcbench.benchmark.record import answer_from_output, answer_to_output, read_records
+    from fcbench.benchmark.suites import FCBENCH
+
+    def floated(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: floated(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [floated(v) for v in value]
+        return float(value) if type(value) is int else value
+
+    records, _ = read_records(FCBENCH.frozen().path)
+    checked = refused_floats = 0
+    for record in records:
+        gold = answer_to_output(record.gold)
+        variants = [gold, floated(gold)]
+        if "function_calls" in gold:
+            variants.append({"function_calls": gold["function_calls"][::-1]})
+        for output in variants:
+            score = score_output(record, json.dumps(output))
+            full = ast_verdict(record, answer_from_output(output))
+            assert (score.ast_match, str(score.ast_verdict.error_type)) == (full.valid, str(full.error_type)), (record.id, output)
+            checked += 1
+            refused_floats += score.exact_match and not full.valid
+    assert checked > 2000 and refused_floats > 0  # some exact matches are not ast matches: floats for integers
