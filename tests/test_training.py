@@ -18,7 +18,7 @@ import torch
 from fcbench.benchmark.prompt import completion_text, render
 from fcbench.benchmark.record import read_records
 from fcbench.models.soft_prompt import SoftPromptSlot
-from fcbench.trainers.config import ConfigError, TrainConfig
+from fcbench.trainers.config import ConfigError, TrainConfig, check
 from fcbench.trainers.slurm import SlurmSettings, slurm_script
 from fcbench.trainers.sweep import grid_points, point_name
 from fcbench.trainers.train import last_complete_checkpoint, peft_config, sft_args, sft_dataset, sft_trainer_class
@@ -376,3 +376,18 @@ def test_lora_on_chosen_layers_trains_only_those(tiny_llama_dir: Path) -> None:
     trained = sorted(name for name, p in model.named_parameters() if p.requires_grad)
     assert trained and all(".layers.1." in name for name in trained)
     assert {name.split(".layers.1.")[1].split(".")[1] for name in trained} == {"q_proj", "v_proj"}
+
+
+def test_report_to_tensorboard_writes_the_loss_that_run_json_records(tiny_llama_dir: Path, data_dir: Path, tmp_path: Path) -> None:
+    from fcbench.trainers.train import train
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = TrainConfig(name="tb", model=str(tiny_llama_dir), train_file=str(data_dir / "train.jsonl"), validation_file=str(data_dir / "validation.jsonl"),
+                         max_steps=4, eval_steps=2, batch_size=4, max_length=4096, report_to=["tensorboard"])
+    manifest = train(config, tmp_path / "run").manifest
+    events = EventAccumulator(str(tmp_path / "run" / "logs")).Reload()
+    logged = {event.step: event.value for event in events.Scalars("train/loss")}
+    assert logged and {point["step"]: point["loss"] for point in manifest["loss_curve"]} == pytest.approx(logged)
+    assert [event.step for event in events.Scalars("eval/loss")] == [2, 4]
+    with pytest.raises(ConfigError, match="unknown integration 'tensorbored'"):
+        check(replace(config, report_to=["tensorbored"]))

@@ -109,6 +109,10 @@ class TrainConfig:
     """Validation loss is computed every ``eval_steps``: on a CPU a few hundred records cost
     minutes each time."""
     seed: int = 0
+    report_to: list[str] = field(default_factory=list)
+    """transformers' logging integrations, passed through: ``tensorboard`` (event files in
+    ``<run>/logs``), ``wandb`` (``WANDB_MODE=offline`` needs no network), ``mlflow``, ...; none
+    by default. Not part of what a run's weights depend on (``--resume`` may change it)."""
     lora: LoraSettings = field(default_factory=LoraSettings)
     quant: QuantSettings = field(default_factory=QuantSettings)
     prompt_tuning: PromptTuningSettings = field(default_factory=PromptTuningSettings)
@@ -283,6 +287,12 @@ def check(config: TrainConfig) -> None:
                           "e.g. lora.target_modules=[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj] for Llama-family models")
     if not config.lora.target_modules:
         raise ConfigError("lora.target_modules is empty: nothing would be trained (all-linear trains every linear layer)")
+    if config.report_to:
+        from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+        unknown = [name for name in config.report_to if name not in INTEGRATION_TO_CALLBACK]
+        if unknown:
+            raise ConfigError(f"report_to: unknown integration {unknown[0]!r}; transformers knows {', '.join(sorted(INTEGRATION_TO_CALLBACK))}")
     for name in ("max_train_records", "max_validation_records"):
         if getattr(config, name) is not None and getattr(config, name) < 1:
             raise ConfigError(f"{name} must be at least 1, or left out for all records; got {getattr(config, name)}")

@@ -28,7 +28,7 @@ CHECKPOINTS = "checkpoints"
 
 def run_key(config: TrainConfig) -> dict[str, Any]:
     """What a checkpoint's weights depend on; the run's name is not part of it."""
-    settings = {key: value for key, value in to_json(config).items() if key != "name"}
+    settings = {key: value for key, value in to_json(config).items() if key not in ("name", "report_to")}
     return {"settings": settings, "base_model": describe(config.model),
             "train_sha256": sha256_file(config.train_file), "validation_sha256": sha256_file(config.validation_file)}
 

@@ -241,7 +241,7 @@ def sft_args(config: TrainConfig, output_dir: Path, *, learning_rate: float, max
         greater_is_better=False,
         logging_steps=max(1, config.eval_steps // 5),
         logging_nan_inf_filter=False,  # a NaN loss is logged as NaN, and FiniteGuard stops the run
-        report_to="none",
+        report_to=config.report_to or "none",
         seed=config.seed,
         bf16=bf16,
         gradient_checkpointing=config.gradient_checkpointing,
@@ -331,6 +331,8 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
         return model
 
     def stage(method: str, folder: Path, learning_rate: float, max_steps: int, model: Any, prefix: str = "") -> StageResult:
+        if "tensorboard" in config.report_to:  # transformers' TensorBoard callback reads its folder from here
+            os.environ["TENSORBOARD_LOGGING_DIR"] = str(folder / "logs")
         args = sft_args(config, folder / "checkpoints", learning_rate=learning_rate, max_steps=max_steps, bf16=dtype == "bfloat16", use_cpu=use_cpu)
         trainer = sft_trainer_class(full_logits_loss=config.add_call_tokens, loss_per=config.loss_per)(
             model=model, args=args, processing_class=tokenizer, peft_config=peft_config(config, tokenizer, method),
