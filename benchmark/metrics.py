@@ -149,12 +149,22 @@ def _exactly_gold(predicted: Answer, gold: Answer) -> bool:
 
 
 def _exact_implies_lenient(record: Record, predicted: Answer) -> bool:
-    """Whether an exact match is sure to pass ``ast_match`` without running it: the record
-    accepts only its gold answer (no ``meta.acceptable``), which its benchmark's checks hold to
-    its own schema, and no predicted number is a float (the one way leaf-equal values can differ
-    for ``ast_match``: 5.0 equals the gold 5, but a float is refused where the schema says
-    integer). Most right answers take this path; ``ast_match`` is most of scoring's time."""
-    return "acceptable" not in record.meta and not any(kind == "num" and type(value) is float for call in predicted for _, kind, value in call.leaves)
+    """Whether an exact match is sure to pass ``ast_match`` without running it, so that most
+    right answers skip its cost (most of scoring's time): the record accepts only its gold
+    answer (no ``meta.acceptable``); no predicted number is a float (5.0 equals the gold 5 leaf
+    for leaf, but ``ast_match`` refuses a float where the schema says integer); and each call
+    passes ``ast_match``'s own checks against the offered function: it is offered, sets only
+    parameters the function lists and every required one."""
+    if "acceptable" in record.meta:
+        return False
+    for call in predicted:
+        if any(kind == "num" and type(value) is float for _, kind, value in call.leaves):
+            return False
+        spec = next((f for f in record.functions if f.get("name") == call.name), None)
+        parameters = (spec or {}).get("parameters") or {}
+        if spec is None or not set(call.arguments) <= set(parameters.get("properties") or ()) or not set(parameters.get("required") or ()) <= set(call.arguments):
+            return False
+    return True
 
 
 def _first_failure(record: Record, predicted: Answer, gold: Answer, pairs: list[tuple[int, int]]) -> CheckResult:

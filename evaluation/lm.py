@@ -239,7 +239,11 @@ class FcbenchLM(HFLM):
     def _shared(self, context: torch.Tensor, attention_mask: torch.Tensor | None, cache: DynamicCache) -> SharedLayout | None:
         """With ``shared_prefix``: the batch's shared prefix computed once (or taken from the
         previous batch) and put into ``cache`` for every row; the batch rewritten to match."""
-        if not self.shared_prefix or attention_mask is None or any(type(layer) is not GrowingKVLayer for layer in cache.layers):
+        # A prompt-learning adapter (prompt tuning) puts its virtual tokens in front of every
+        # forward pass: a prefix computed apart would hold them twice.
+        peft_config = getattr(self.model, "active_peft_config", None)
+        if (not self.shared_prefix or attention_mask is None or getattr(peft_config, "is_prompt_learning", False)
+                or any(type(layer) is not GrowingKVLayer for layer in cache.layers)):
             return None
         layout = shared_layout(context, attention_mask, self.tokenizer.pad_token_id)
         if layout is None:
@@ -248,7 +252,7 @@ class FcbenchLM(HFLM):
         if self._prefix is None or self._prefix[0] != prefix:
             computed = DynamicCache(config=self.model.config)
             with torch.no_grad():
-                self.model(input_ids=layout.input_ids[:1, : layout.prefix_length], past_key_values=computed, use_cache=True)
+                self.model(input_ids=layout.input_ids[:1, : layout.prefix_length], past_key_values=computed, use_cache=True, logits_to_keep=1)
             self._prefix = (prefix, [(layer.keys, layer.values) for layer in computed.layers])
         rows = context.shape[0]
         for layer, (keys, values) in zip(cache.layers, self._prefix[1]):

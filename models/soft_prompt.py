@@ -23,24 +23,28 @@ WEIGHTS = "adapter_model.safetensors"
 
 
 class SoftPromptSlot:
-    """Puts the soft prompt where the input holds its ``n`` placeholder tokens. A row holds all
-    ``n`` (a prompt) or none (a decoding step with a KV cache); anything else is an error."""
+    """Puts the soft prompt where a row holds its ``n`` placeholder tokens.
 
-    def __init__(self, embeddings: Any, placeholder_id: int) -> None:
+    ``strict`` (training): every row must hold exactly ``n``. Otherwise (evaluation) rows with
+    exactly ``n`` are filled and the rest left as they are: a decoding step holds none, and a
+    model may itself write the placeholder token, which must not end the run."""
+
+    def __init__(self, embeddings: Any, placeholder_id: int, strict: bool = True) -> None:
         self.embeddings = embeddings.detach()
         self.placeholder_id = placeholder_id
+        self.strict = strict
 
     def __call__(self, module: Any, args: tuple[Any, ...], output: Any) -> Any:
         input_ids = args[0]
         slots = input_ids == self.placeholder_id
         n = self.embeddings.shape[0]
-        per_row = slots.sum(dim=1)
-        if not bool(((per_row == n) | (per_row == 0)).all()):
-            raise RuntimeError(f"ProMoT: a row holds {per_row.tolist()} soft-prompt placeholder tokens; it must hold exactly {n} or none")
-        if not bool(slots.any()):
+        filled = slots.sum(dim=1) == n
+        if self.strict and not bool(filled.all()):
+            raise RuntimeError(f"ProMoT stage 2: every row must hold exactly {n} soft-prompt placeholder tokens")
+        if not bool(filled.any()):
             return output
         output = output.clone()
-        output[slots] = self.embeddings.to(output.dtype).repeat(int((per_row == n).sum()), 1)
+        output[slots & filled[:, None]] = self.embeddings.to(device=output.device, dtype=output.dtype).repeat(int(filled.sum()), 1)
         return output
 
 
@@ -69,7 +73,7 @@ class SoftPrompt:
         return self.placeholder * int(self.embeddings.shape[0])
 
     def attach(self, model: Any) -> None:
-        model.get_input_embeddings().register_forward_hook(SoftPromptSlot(self.embeddings, self.placeholder_id))
+        model.get_input_embeddings().register_forward_hook(SoftPromptSlot(self.embeddings, self.placeholder_id, strict=False))
 
 
 def soft_prompt_path(adapter: Path) -> Path:

@@ -356,3 +356,12 @@ def test_the_exact_match_shortcut_gives_the_verdict_ast_match_would() -> None:
             checked += 1
             refused_floats += score.exact_match and not full.valid
     assert checked > 2000 and refused_floats > 0  # some exact matches are not ast matches: floats for integers
+
+
+def test_the_shortcut_leaves_a_gold_answer_outside_its_own_function_to_ast_match() -> None:
+    """JSON Schema allows keys a schema does not list; ``ast_match`` does not: an exact match on
+    such a gold answer is still no ast match."""
+    loose = {"name": "f", "description": "F.", "parameters": {"type": "object", "properties": {"a": {"type": "string"}}}}
+    record = make_record({"function_call": call("f", a="x", b=1)}, [loose])
+    score = score_output(record, '{"function_call": {"name": "f", "arguments": {"a": "x", "b": 1}}}')
+    assert score.exact_match and not score.ast_match and score.ast_verdict.error_type == ErrorType.ARGS_UNEXPECTED
