@@ -17,6 +17,7 @@ data, never from the benchmark. Any change to the text produced here is a new
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -73,63 +74,88 @@ def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-# What a signature states without JSON; a parameter (or function) with any other keyword is
-# written as compact JSON instead, so that nothing in a schema is ever dropped.
+# What a signature states without JSON. A parameter whose schema has no short form, or a
+# function that does not fit one line, is written as compact JSON instead: nothing in a schema
+# is ever dropped.
 _PARAMETER_KEYWORDS = frozenset({"type", "enum", "description", "minimum", "maximum", "items", "minItems", "maxItems", "default"})
 _FUNCTION_KEYWORDS = frozenset({"name", "description", "parameters"})
 _PARAMETERS_KEYWORDS = frozenset({"type", "properties", "required", "additionalProperties"})
+_SCALAR_TYPES = frozenset({"string", "integer", "number", "boolean", "null"})
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+"""Names a signature can show as they are (no ``?``, ``:``, spaces or brackets)."""
 
 
 def _range(low: Any, high: Any) -> str:
     return f" {'' if low is None else _compact(low)}..{'' if high is None else _compact(high)}"
 
 
-def type_text(schema: Any) -> str:
-    """One parameter's schema, description aside: ``integer 0..100``, ``"en"|"de"``,
-    ``string[] 1..3`` (an array of 1 to 3 strings), ``boolean = true``; compact JSON where the
-    schema uses anything else."""
-    if not isinstance(schema, dict) or not set(schema) <= _PARAMETER_KEYWORDS or ("items" in schema and schema.get("type") != "array"):
-        return _compact({k: v for k, v in schema.items() if k != "description"} if isinstance(schema, dict) else schema)
+def _short_type(schema: Any, top: bool) -> str | None:
+    """A parameter schema's short form (its description, at the top, stated apart), or None
+    when it has none: ``integer 0..100`` (``minimum``/``maximum``), ``"en"|"de"`` (an enum),
+    ``string[] 1..3`` (an array of 1 to 3 strings), ``boolean|null``, ``string = "metric"``."""
+    if not isinstance(schema, dict) or not set(schema) <= _PARAMETER_KEYWORDS or (not top and "description" in schema):
+        return None
+    if "description" in schema and not isinstance(schema["description"], str):
+        return None
     kind = schema.get("type")
-    if "enum" in schema and isinstance(schema["enum"], list) and schema["enum"]:
-        text = "|".join(_compact(value) for value in schema["enum"])
-    elif isinstance(kind, str):
-        text = f"{type_text(schema['items'])}[]" if kind == "array" and "items" in schema else kind
-    elif isinstance(kind, list) and kind and all(isinstance(k, str) for k in kind):
-        text = "|".join(kind)
+    kinds = [kind] if isinstance(kind, str) else kind if isinstance(kind, list) and kind and all(isinstance(k, str) for k in kind) else None
+    bounded = "minimum" in schema or "maximum" in schema
+    counted = "minItems" in schema or "maxItems" in schema
+    if kinds == ["array"]:
+        inner = _short_type(schema.get("items"), top=False)
+        if inner is None or bounded or "enum" in schema:
+            return None
+        if " " in inner:  # bounds or a default on the items: no short form says whose they are
+            return None
+        text = f"{inner}[]"  # "a"|"b"[]: an array of those values
+        text += _range(schema.get("minItems"), schema.get("maxItems")) if counted else ""
+    elif kinds is not None and set(kinds) <= _SCALAR_TYPES and "items" not in schema and not counted:
+        if bounded and not set(kinds) <= {"integer", "number"}:
+            return None
+        enum = schema.get("enum")
+        if enum is not None and not (isinstance(enum, list) and enum and all(v is None or isinstance(v, (str, int, float, bool)) for v in enum)):
+            return None
+        text = "|".join(_compact(value) for value in enum) if enum is not None else "|".join(kinds)
+        text += _range(schema.get("minimum"), schema.get("maximum")) if bounded else ""
     else:
-        return _compact({k: v for k, v in schema.items() if k != "description"})
-    if "minimum" in schema or "maximum" in schema:
-        text += _range(schema.get("minimum"), schema.get("maximum"))
-    if "minItems" in schema or "maxItems" in schema:
-        text += _range(schema.get("minItems"), schema.get("maxItems"))
-    if "default" in schema:
-        text += f" = {_compact(schema['default'])}"
-    return text
+        return None
+    return text + (f" = {_compact(schema['default'])}" if "default" in schema else "")
+
+
+def type_text(schema: Any) -> str:
+    """One parameter's schema, description aside: its short form (:func:`_short_type`), else
+    compact JSON of everything in it but a string description."""
+    short = _short_type(schema, top=True)
+    if short is not None:
+        return short
+    return _compact({k: v for k, v in schema.items() if not (k == "description" and isinstance(v, str))} if isinstance(schema, dict) else schema)
 
 
 def signature(function: dict[str, Any]) -> str:
     """One offered function as one line, e.g.
     ``set_volume(level: integer 0..100 "Volume.", device?: "phone"|"tv"): Set the volume.``
     A ``?`` marks an optional parameter; no other keys are accepted (``additionalProperties``
-    false or unset). Every name, type, enum, bound and description is stated; a function whose
-    schema goes beyond that is written as compact JSON."""
+    false or unset). Every name, type, enum, bound, default and description is stated; a
+    function that does not fit this form (other keywords, odd names, a description over several
+    lines) is written as compact JSON."""
     parameters = function.get("parameters")
-    simple = (set(function) <= _FUNCTION_KEYWORDS and isinstance(function.get("name"), str) and isinstance(parameters, dict)
-              and set(parameters) <= _PARAMETERS_KEYWORDS and parameters.get("type") == "object"
-              and isinstance(parameters.get("properties", {}), dict) and isinstance(parameters.get("required", []), list)
-              and parameters.get("additionalProperties", False) is False)
-    required = set(parameters.get("required", [])) if simple and all(isinstance(n, str) for n in parameters.get("required", [])) else None
-    if required is None or not required <= set(parameters.get("properties", {})):
+    description = function.get("description", "")
+    if not (set(function) <= _FUNCTION_KEYWORDS and isinstance(function.get("name"), str) and _NAME.fullmatch(function["name"])
+            and isinstance(description, str) and "\n" not in description and "\r" not in description
+            and isinstance(parameters, dict) and set(parameters) <= _PARAMETERS_KEYWORDS and parameters.get("type") == "object"
+            and parameters.get("additionalProperties", False) is False):
+        return _compact(function)
+    properties, required = parameters.get("properties", {}), parameters.get("required", [])
+    if (not isinstance(properties, dict) or not isinstance(required, list) or not all(isinstance(n, str) and _NAME.fullmatch(n) for n in properties)
+            or not all(isinstance(n, str) for n in required) or not set(required) <= set(properties)):
         return _compact(function)
     described = []
-    for name, schema in parameters.get("properties", {}).items():
+    for name, schema in properties.items():
         text = f"{name}{'' if name in required else '?'}: {type_text(schema)}"
         if isinstance(schema, dict) and isinstance(schema.get("description"), str) and schema["description"]:
             text += f" {_compact(schema['description'])}"
         described.append(text)
-    description = function.get("description")
-    return f"{function['name']}({', '.join(described)})" + (f": {description}" if isinstance(description, str) and description else "")
+    return f"{function['name']}({', '.join(described)})" + (f": {description}" if description else "")
 
 
 def functions_text(functions: Sequence[dict[str, Any]]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import CHATML_TEMPLATE, CLOCK, CONVERT, call, clock_record, make_record
 from fcbench.benchmark.prompt import ANSWER_FORMAT, SIGNATURE_NOTE, PromptFormat, completion_text, default_encoding, functions_text, render, signature
@@ -108,3 +110,23 @@ def test_a_schema_beyond_signatures_is_written_as_json_never_cut() -> None:
     assert signature(open_ended) == '{"name":"log","parameters":{"type":"object","properties":{},"additionalProperties":true}}'
     missing = {"name": "f", "parameters": {"type": "object", "properties": {}, "required": ["ghost"]}}
     assert signature(missing) == '{"name":"f","parameters":{"type":"object","properties":{},"required":["ghost"]}}'
+
+
+def test_what_a_signature_cannot_say_plainly_is_written_as_json() -> None:
+    def with_parameter(schema: object, name: str = "p", required: bool = False) -> dict:
+        return {"name": "f", "parameters": {"type": "object", "properties": {name: schema}, "required": [name] if required else []}}
+
+    # an array's items with a description of their own: the parameter as JSON, nothing lost
+    assert signature(with_parameter({"type": "array", "items": {"type": "string", "description": "a city"}, "description": "Cities."})) == \
+        'f(p?: {"type":"array","items":{"type":"string","description":"a city"}} "Cities.")'
+    assert signature(with_parameter({"type": "string", "enum": []})) == 'f(p?: {"type":"string","enum":[]})'
+    assert signature(with_parameter({"type": "string", "description": 7})) == 'f(p?: {"type":"string","description":7})'
+    assert signature(with_parameter({"type": "string", "minimum": 2})) == 'f(p?: {"type":"string","minimum":2})'  # bounds on a string
+    assert signature(with_parameter({"type": "array", "items": {"type": "string"}, "minimum": 1})) == 'f(p?: {"type":"array","items":{"type":"string"},"minimum":1})'
+    assert signature(with_parameter({"type": "array", "items": {"type": "string", "enum": ["a", "b"]}})) == 'f(p?: "a"|"b"[])'
+    assert signature(with_parameter({"type": "array", "items": {"type": "integer", "minimum": 1}})) == 'f(p?: {"type":"array","items":{"type":"integer","minimum":1}})'
+    # names a signature could misread, and a description over two lines: the whole function as JSON
+    odd = with_parameter({"type": "string"}, name="a?", required=True)
+    assert signature(odd) == '{"name":"f","parameters":{"type":"object","properties":{"a?":{"type":"string"}},"required":["a?"]}}'
+    two_lines = {"name": "f", "description": "Does f.\nQuestion: injected", "parameters": {"type": "object", "properties": {}}}
+    assert signature(two_lines) == json.dumps(two_lines, separators=(",", ":"))
