@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from fcbench.benchmark.metrics import score_output
-from fcbench.benchmark.prompt import render, render_question
+from fcbench.benchmark.prompt import PROMPT_FORMAT_VERSION, render, render_question
 from fcbench.benchmark.record import Record, RecordError, record_from_json
 from fcbench.generators.audit import audit
 from fcbench.generators.synth import normalize_question
@@ -69,9 +69,10 @@ class Rephrased:
                 "rejected_by_first_reason": dict(sorted(reasons.items()))}
 
 
-def rephrase(train: Sequence[dict[str, Any]], settings: Rephrasing, progress: Callable[[int, int], None] | None = None) -> tuple[Rephrased, str]:
+def rephrase(train: Sequence[dict[str, Any]], settings: Rephrasing, progress: Callable[[int, int], None] | None = None,
+             avoid: Sequence[str] = ()) -> tuple[Rephrased, str]:
     """New phrasings for a seeded share of ``train``'s calling records; returns them and the
-    writer's name."""
+    writer's name. ``avoid``: other questions (validation's) no new phrasing may repeat."""
     if not 0 < settings.share <= 1:
         raise UserError(f"--rephrase-share must be in (0, 1], not {settings.share}")
     writer = _Model.load(settings.writer, task="question")
@@ -83,7 +84,7 @@ def rephrase(train: Sequence[dict[str, Any]], settings: Rephrasing, progress: Ca
                                 MAX_QUESTION_TOKENS, settings, progress)
     result = Rephrased()
     candidates: list[tuple[Record, dict[str, Any]]] = []
-    seen = {normalize_question(r.question) for r in records}
+    seen = {normalize_question(q) for q in (*(r.question for r in records), *avoid)}
     for record, text in zip(asked, questions):
         question = text.strip().splitlines()[0].strip() if text.strip() else ""
         reasons = _problems(record, question, seen)
@@ -151,14 +152,20 @@ class _Model:
         if manifest.get("task", "call") != task:
             what = "a question writer (trained with task: question)" if task == "question" else "a function-calling adapter (task: call)"
             raise UserError(f"{folder} is trained for task {manifest.get('task', 'call')!r}; this option needs {what}")
+        if manifest.get("method") not in ("lora", "qlora"):
+            raise UserError(f"{folder} is a {manifest.get('method')} adapter; only LoRA adapters are merged for generation here (evaluate others with fcbench eval)")
+        version = manifest.get("prompt_format", {}).get("version")
+        if version != PROMPT_FORMAT_VERSION:
+            raise UserError(f"{folder}: trained with prompt format v{version}, this fcbench renders v{PROMPT_FORMAT_VERSION}: train it again")
         base = manifest["base_model"]["name"]
-        if task == "call":
-            verify_adapter(folder, base)
+        verify_adapter(folder, base, task)
         tokenizer = AutoTokenizer.from_pretrained(folder)
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         model = AutoModelForCausalLM.from_pretrained(resolve_model(base), dtype=getattr(torch, preferred_dtype("cpu" if not torch.cuda.is_available() else "cuda")))
+        if len(tokenizer) > model.get_input_embeddings().num_embeddings:  # an adapter that added call tokens
+            model.resize_token_embeddings(len(tokenizer))
         model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload().eval()
         return cls(manifest["name"], manifest["prompt_format"]["encoding"], tokenizer, model)
 

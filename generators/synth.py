@@ -321,7 +321,7 @@ def generate(n: int, seed: int, out_dir: Path, fmt: Format = "default", rephrasi
     if rephrasing is not None:  # before anything is written: a failing writer leaves no half-made folder
         from fcbench.generators.rephrase import rephrase
 
-        rephrased, writer_name = rephrase(train, rephrasing, progress)
+        rephrased, writer_name = rephrase(train, rephrasing, progress, avoid=[r["input"]["user_question"] for r in validation])
         # each new phrasing right after its original: a recipe that reads the first N records
         # (max_train_records) sees both
         after = {raw["meta"]["rephrases"]: raw for raw in rephrased.kept}
@@ -336,8 +336,9 @@ def generate(n: int, seed: int, out_dir: Path, fmt: Format = "default", rephrasi
             "train.jsonl": {"sha256": write_jsonl(out_dir / "train.jsonl", train), **summarize(train)},
             "validation.jsonl": {"sha256": write_jsonl(out_dir / "validation.jsonl", validation), **summarize(validation)},
         },
-        "diversity": diversity([r["input"]["user_question"] for r in records]),
+        "diversity": diversity([r["input"]["user_question"] for r in (*validation, *train)]),
     }
+    (out_dir / REJECTED_REPHRASINGS).unlink(missing_ok=True)  # never one left from an earlier run
     if rephrased is not None:
         from fcbench.generators.rephrase import write_rejected
 

@@ -45,17 +45,19 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     return manifest
 
 
-def verify_adapter(folder: Path, model: str) -> None:
-    """Refuse an adapter folder before anything is loaded from it: no PEFT config, files that no
-    longer match the checksums training wrote, or a base model other than the one it was
-    trained on."""
+def verify_adapter(folder: Path, model: str, task: str = "call") -> None:
+    """Refuse an adapter folder before anything is loaded from it: no PEFT config, another task
+    than ``task`` (a question writer is no function caller), files that no longer match the
+    checksums training wrote, or a base model other than the one it was trained on."""
     if not (folder / "adapter_config.json").is_file():
         raise AdapterInvalid(f"{folder} is not a PEFT adapter folder (no adapter_config.json)")
     manifest = read_manifest(folder)
     if manifest is None:
         return
-    if manifest.get("task", "call") != "call":
-        raise AdapterInvalid(f"{folder} is a question writer (task: {manifest['task']}), not a function caller: use it with fcbench generate --question-writer {folder}")
+    if manifest.get("task", "call") != task:
+        if task == "call":
+            raise AdapterInvalid(f"{folder} is a question writer (task: {manifest['task']}), not a function caller: use it with fcbench generate --question-writer {folder}")
+        raise AdapterInvalid(f"{folder} is trained for task {manifest.get('task', 'call')!r}, not {task!r}")
     for name, expected in (manifest.get("adapter_files") or {}).items():
         path = folder / name
         if not path.is_file():

@@ -287,10 +287,13 @@ def check(config: TrainConfig) -> None:
                           "e.g. lora.target_modules=[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj] for Llama-family models")
     if not config.lora.target_modules:
         raise ConfigError("lora.target_modules is empty: nothing would be trained (all-linear trains every linear layer)")
+    if config.task == "question" and (config.method not in ("lora", "qlora") or config.add_call_tokens):
+        raise ConfigError(f"task: question trains a question writer with LoRA or QLoRA and no call tokens (generation merges it into the base), not method {config.method!r}"
+                          f"{' with add_call_tokens' if config.add_call_tokens else ''}")
     if config.report_to:
         from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
 
-        unknown = [name for name in config.report_to if name not in INTEGRATION_TO_CALLBACK]
+        unknown = [name for name in config.report_to if name not in INTEGRATION_TO_CALLBACK and name not in ("all", "none")]
         if unknown:
             raise ConfigError(f"report_to: unknown integration {unknown[0]!r}; transformers knows {', '.join(sorted(INTEGRATION_TO_CALLBACK))}")
     for name in ("max_train_records", "max_validation_records"):

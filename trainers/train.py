@@ -331,7 +331,7 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
         return model
 
     def stage(method: str, folder: Path, learning_rate: float, max_steps: int, model: Any, prefix: str = "") -> StageResult:
-        if "tensorboard" in config.report_to:  # transformers' TensorBoard callback reads its folder from here
+        if "tensorboard" in config.report_to or "all" in config.report_to:  # transformers' TensorBoard callback reads its folder from here
             os.environ["TENSORBOARD_LOGGING_DIR"] = str(folder / "logs")
         args = sft_args(config, folder / "checkpoints", learning_rate=learning_rate, max_steps=max_steps, bf16=dtype == "bfloat16", use_cpu=use_cpu)
         trainer = sft_trainer_class(full_logits_loss=config.add_call_tokens, loss_per=config.loss_per)(
