@@ -24,6 +24,7 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,84 @@ def plain_lm_eval(model_args: dict[str, Any], limit: int, fewshot: int, max_gen_
     return {row["doc"]["id"]: row["filtered_resps"][0] for rows in results["samples"].values() for row in rows}, seconds
 
 
+@dataclass(slots=True)
+class ForwardClock:
+    """Seconds and tokens of the model's forward passes during generation: prefill (several
+    positions at once) apart from decode (one new token per row)."""
+
+    prefill_seconds: float = 0.0
+    prefill_tokens: int = 0
+    """Positions computed, padding included."""
+    prefill_real_tokens: int = 0
+    decode_seconds: float = 0.0
+    decode_steps: int = 0
+    decode_rows: int = 0
+    attention_flops: float = 0.0
+    _started: float = 0.0
+
+    def attach(self, model: Any) -> None:
+        model.register_forward_pre_hook(self._before, with_kwargs=True)
+        model.register_forward_hook(self._after, with_kwargs=True)
+
+    def _before(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self._started = time.perf_counter()
+
+    def _after(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+        seconds = time.perf_counter() - self._started
+        ids = kwargs.get("input_ids") if kwargs.get("input_ids") is not None else args[0]
+        rows, width = ids.shape
+        if width > 1:
+            mask = kwargs.get("attention_mask")
+            cached = mask.shape[1] - width if mask is not None else 0
+            self.prefill_seconds += seconds
+            self.prefill_tokens += rows * width
+            self.prefill_real_tokens += int(mask[:, -width:].sum()) if mask is not None else rows * width
+            config = module.config
+            # q·k and attention·v: 2 matmuls of 2 FLOPs per multiply-add, causal half of the new block
+            self.attention_flops += 4 * rows * config.num_hidden_layers * config.hidden_size * width * (cached + width / 2)
+        else:
+            self.decode_seconds += seconds
+            self.decode_steps += 1
+            self.decode_rows += rows
+
+
+def _linear_parameters(model: Any) -> int:
+    """Parameters of the decoder layers' linear maps: the FLOPs per position are twice this."""
+    return sum(m.weight.numel() for name, m in model.named_modules() if isinstance(m, torch.nn.Linear) and "layers." in name)
+
+
+def profile(cfg: EvalConfig, console: Console) -> None:
+    """One evaluation with its forward passes timed: where the time goes, and prefill's share
+    of the bf16 matmul peak."""
+    from fcbench.evaluation.lm import FcbenchLM
+    from fcbench.trainers.perf import matmul_peak
+
+    clock = ForwardClock()
+    linear: list[int] = []
+    original = FcbenchLM._create_model
+
+    def instrumented(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        clock.attach(self._model)
+        linear.append(_linear_parameters(self._model))
+
+    FcbenchLM._create_model = instrumented  # type: ignore[method-assign]
+    try:
+        run = run_eval(cfg)
+    finally:
+        FcbenchLM._create_model = original  # type: ignore[method-assign]
+    total = run.summary.run["seconds"]
+    flops = 2 * linear[0] * clock.prefill_tokens + clock.attention_flops
+    peak = matmul_peak()
+    n = run.summary.n_items
+    console.print(f"{n} items in {total:.1f} s ({n / total:.3f} items/s): prefill {clock.prefill_seconds:.1f} s, decode {clock.decode_seconds:.1f} s "
+                  f"({clock.decode_steps} steps, {clock.decode_rows / max(clock.decode_steps, 1):.1f} rows each), the rest "
+                  f"{total - clock.prefill_seconds - clock.decode_seconds:.1f} s (loading, tokenizing, scoring)")
+    console.print(f"prefill: {clock.prefill_tokens} positions ({clock.prefill_tokens / n:.0f} per item; {1 - clock.prefill_real_tokens / max(clock.prefill_tokens, 1):.0%} padding), "
+                  f"{flops / clock.prefill_seconds / 1e9:.0f} GFLOP/s against a bf16 matmul peak of {peak / 1e9:.0f} GFLOP/s: "
+                  f"[bold]{flops / clock.prefill_seconds / peak:.0%}[/] (goal >= 40 %)")
+
+
 def _outputs(out_dir: Path) -> dict[str, str]:
     return {(row := json.loads(line))["id"]: row["output"] for line in (out_dir / "predictions.jsonl").read_text().splitlines()}
 
@@ -83,9 +162,15 @@ def main() -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--adapter", type=Path, default=None)
     parser.add_argument("--loop", action="store_true", help="also time the per-item generate loop (base model only)")
+    parser.add_argument("--profile", action="store_true", help="only profile fcbench eval: prefill, decode, FLOP/s")
     args = parser.parse_args()
     console = Console()
     dtype = preferred_dtype("cpu")
+    if args.profile:
+        with tempfile.TemporaryDirectory() as tmp:
+            profile(EvalConfig(model=args.model, adapter=args.adapter, limit=args.limit, fewshot=args.fewshot, cache=False, dtype=dtype,
+                               results_dir=Path(tmp), name="profile"), console)
+        return
     records: dict[str, Record] = {r.id: r for r in read_records(FCBENCH.frozen().path)[0]}
     timings: dict[str, float] = {}
     outputs: dict[str, dict[str, str]] = {}
