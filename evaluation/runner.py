@@ -89,10 +89,11 @@ class EvalConfig:
     benchmark: Path | None = None
     """The user's own benchmark file: frozen and evaluated as a suite of its own (``tasks`` is its group)."""
     benchmark_name: str | None = None
-    merge_adapter: bool = True
+    merge_adapter: bool = False
     """A LoRA adapter folded into a copy of the base weights before evaluation: the unmerged
     layers run their adapter in fp32 on a CPU (PEFT keeps adapters in fp32), the merged model in
-    the base dtype. Rounding can differ; ``False`` is lm-eval's own path, for exact agreement."""
+    the base dtype. Off by default: rounding the merged weights changed verdicts on more than 1 %
+    of items (docs/performance.md)."""
     shared_prefix: bool = True
     """The tokens every prompt of a batch starts with (the system prompt, the worked examples)
     computed once per batch instead of once per row. Rounding can differ; ``False`` is lm-eval's

@@ -242,7 +242,7 @@ def test_a_merged_lora_adapter_answers_as_the_unmerged_one(tiny_llama_dir: Path,
     loaded = {merge: FcbenchLM(pretrained=str(tiny_llama_dir), peft=str(adapter), merge_adapter=merge, dtype="float32", batch_size=1, device="cpu") for merge in (True, False)}
     assert isinstance(loaded[False].model, PeftModel) and not isinstance(loaded[True].model, PeftModel)
     common = dict(model=str(tiny_llama_dir), adapter=adapter, limit=2, batch_size=4, dtype="float32", max_gen_toks=16, cache=False)
-    merged = run_eval(EvalConfig(**common, results_dir=tmp_path / "merged"))
+    merged = run_eval(EvalConfig(**common, results_dir=tmp_path / "merged", merge_adapter=True))
     unmerged = run_eval(EvalConfig(**common, results_dir=tmp_path / "unmerged", merge_adapter=False))
     outputs = [[json.loads(line)["output"] for line in (run.out_dir / "predictions.jsonl").read_text().splitlines()] for run in (merged, unmerged)]
     assert len(outputs[0]) == 8 and outputs[0] == outputs[1]
