@@ -6,10 +6,11 @@ response cache:
 
 - **plain lm-eval**: ``lm_eval run --model hf`` on fcbench's tasks (what a user of lm-eval would
   run), timed in process through ``lm_eval.simple_evaluate``;
-- **fcbench eval, exact**: ``--no-shared-prefix``: lm-eval's computation with fcbench's
-  JSON-aware stop and KV cache, which change no output;
+- **fcbench eval, exact**: the defaults: lm-eval's computation with fcbench's JSON-aware stop
+  and KV cache, which change no output;
 - **fcbench eval**: the fast path, with what may round differently: the shared prefix computed
-  once per batch (the default) and an adapter merged into the base weights (``--merge-adapter``);
+  once per batch (``--shared-prefix``) and an adapter merged into the base weights
+  (``--merge-adapter``);
 - with ``--loop``, the per-item ``model.generate`` loop one writes first (base model only).
 
     python -m fcbench.evaluation.perf [--limit 50] [--fewshot 3] [--adapter runs/NAME] [--loop]

@@ -348,7 +348,7 @@ def evaluate(
     benchmark: Annotated[Path | None, typer.Option("--benchmark", exists=True, dir_okay=False, help="Your own benchmark (JSONL, seed or record format): validated, frozen and evaluated as a suite of its own.")] = None,
     benchmark_name: Annotated[str | None, typer.Option("--benchmark-name", help="--benchmark: the suite's name (default: the file's stem).")] = None,
     merge_adapter: Annotated[bool, typer.Option("--merge-adapter/--no-merge-adapter", help="Fold a LoRA adapter into the base weights: faster, but rounding changes some verdicts (off: lm-eval's path).")] = False,
-    shared_prefix: Annotated[bool, typer.Option("--shared-prefix/--no-shared-prefix", help="Compute the prompts' shared start once per batch; --no-shared-prefix is lm-eval's exact path.")] = True,
+    shared_prefix: Annotated[bool, typer.Option("--shared-prefix/--no-shared-prefix", help="Compute the prompts' shared start once per batch: faster, but bf16 rounding changes some verdicts (off: lm-eval's path).")] = False,
     soft_prompt: Annotated[bool, typer.Option("--soft-prompt/--no-soft-prompt", help="A ProMoT --adapter with its stage-1 soft prompt attached (the task it was tuned for); a candidate of its own.")] = False,
 ) -> None:
     """Evaluate a model (and adapter) on the held-out benchmark through lm-evaluation-harness,

@@ -23,8 +23,7 @@ MAX_GEN_TOKS = 96
 
 def test_fcbench_eval_and_plain_lm_eval_give_the_same_numbers(tmp_path: Path) -> None:
     model_dir = resolve_model("smollm2-135m")  # converts the GGUF on first use
-    # lm-eval's exact path: the shared prefix can round differently (measured in docs/performance.md)
-    run = run_eval(EvalConfig(limit=1, fewshot=FEWSHOT, max_gen_toks=MAX_GEN_TOKS, results_dir=tmp_path, name="fcbench", shared_prefix=False))
+    run = run_eval(EvalConfig(limit=1, fewshot=FEWSHOT, max_gen_toks=MAX_GEN_TOKS, results_dir=tmp_path, name="fcbench"))
     assert run.summary.n_items == 4 and run.summary.prompt_format == "fcbench-chat-v2"
 
     cli_out = tmp_path / "cli"
