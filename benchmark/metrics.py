@@ -73,7 +73,7 @@ class ItemScore:
 # Pairing predicted calls with gold calls
 
 
-def _pair_calls(predicted: Sequence[Call], gold: Sequence[Call]) -> tuple[int, list[tuple[int, int]]]:
+def pair_calls(predicted: Sequence[Call], gold: Sequence[Call]) -> tuple[int, list[tuple[int, int]]]:
     """Pair predicted with gold calls to maximise true-positive leaves (hence the item's F1,
     as the leaf totals do not depend on the pairing); ties go to more same-name pairs.
 
@@ -124,7 +124,7 @@ def score_parsed(record: Record, parsed: Parsed) -> ItemScore:
         correct = not gold and not predicted
         verdict = answer_shape_verdict(record.schemas, predicted, len(gold)) or CheckResult.ok()
         return ItemScore(record.id, record.category, record.split, True, correct, schema_valid, name_match, float(correct), verdict, lenient.valid, lenient)
-    true_pos, pairs = _pair_calls(predicted, gold)
+    true_pos, pairs = pair_calls(predicted, gold)
     n_pred = sum(len(c.leaves) for c in predicted)
     n_gold = sum(len(c.leaves) for c in gold)
     arg_f1 = 2 * true_pos / (n_pred + n_gold)

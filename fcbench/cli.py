@@ -485,7 +485,7 @@ def bench(
     for summary in summarize(cfg):
         name, metric, best = summary.suite.name, summary.metric, summary.best
         console.print(board.leaderboard_table(summary.ranked, metric, f"{name} {summary.version} leaderboard by {metric}"))
-        console.print(f"report: [bold]{summary.report}[/]  (open it in a browser; charts in {summary.report.parent / 'charts'})")
+        console.print(f"report: [bold]{summary.report}[/]  (open it in a browser)")
         console.print(f"best candidate on {name}: [bold]{best.evaluation.candidate}[/], {metric} {100 * best.score(metric).mean:.1f} %")  # type: ignore[union-attr]
         for gain in summary.gains:
             d = gain.difference

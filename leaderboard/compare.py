@@ -151,6 +151,24 @@ def regressions(comparison: Comparison, gated: Sequence[str] = GATED_METRICS, ma
 
 
 @dataclass(frozen=True, slots=True)
+class Paired:
+    """B − A on one metric overall, for two evaluations."""
+
+    a: Evaluation
+    b: Evaluation
+    difference: PairedDifference
+
+
+def paired_family(conn: sqlite3.Connection, pairs: Sequence[tuple[Evaluation, Evaluation]], metric: str) -> list[Paired]:
+    """B − A on ``metric`` overall for each (A, B), the p-values Holm-adjusted over exactly these
+    pairs: the family that one table or summary of them tests. Pairs that share no item measured
+    on ``metric`` are left out."""
+    found = [(a, b, compare(conn, a, b, metrics=(metric,), across_versions=True).overall(metric)) for a, b in pairs if a.id != b.id]
+    kept = [(a, b, d) for a, b, d in found if d is not None]
+    return [Paired(a, b, d) for (a, b, _), d in zip(kept, holm_adjusted([d for _, _, d in kept]))]
+
+
+@dataclass(frozen=True, slots=True)
 class Gain:
     """The best candidate against another, paired, on one metric overall."""
 
@@ -162,6 +180,4 @@ class Gain:
 def gains_over(conn: sqlite3.Connection, best: Evaluation, others: Sequence[Evaluation], metric: str) -> list[Gain]:
     """``best`` against each of ``others`` on ``metric`` overall, the p-values Holm-adjusted over
     exactly these comparisons (the family a summary of them tests)."""
-    found = [(ev, compare(conn, ev, best, metrics=(metric,), across_versions=True).overall(metric)) for ev in others if ev.id != best.id]
-    kept = [(ev, d) for ev, d in found if d is not None]
-    return [Gain(best.candidate, ev.candidate, d) for (ev, _), d in zip(kept, holm_adjusted([d for _, d in kept]))]
+    return [Gain(p.b.candidate, p.a.candidate, p.difference) for p in paired_family(conn, [(ev, best) for ev in others], metric)]
