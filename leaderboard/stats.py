@@ -27,6 +27,7 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -76,7 +77,9 @@ def paired_permutation_p(a: Sequence[float], b: Sequence[float], *, resamples: i
     (exact, by enumeration, when there are few enough items)."""
     _check_paired(a, b)
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if x.size == 0 or np.array_equal(x, y):
+    # One item has two sign patterns, +d and -d, both as extreme as the observed d: p = 1 (and
+    # scipy refuses a sample of one, so a category with a single shared item needs this).
+    if x.size < 2 or np.array_equal(x, y):
         return 1.0
     from scipy import stats
 
@@ -133,6 +136,35 @@ class PairedDifference:
     def detectable(self, alpha: float = 0.05, power: float = POWER) -> float:
         """The minimum detectable difference at this many items (see the module docstring)."""
         return minimum_detectable_difference(self.n, self.sd, alpha, power)
+
+    def to_json(self, alpha: float = 0.05) -> dict[str, Any]:
+        """The difference as JSON values, as fractions like the store keeps them (-0.5 is 50 points
+        down); ``mdd`` and ``significant`` are judged at ``alpha``. None where a value does not
+        exist: a CI or MDD over too few items, wins and losses of a graded metric (arg_f1), an
+        adjusted p-value where none was adjusted, an MDD at alpha 0 (nothing is detectable)."""
+        return {
+            "metric": self.metric,
+            "group": self.group,
+            "n": self.n,
+            "a_mean": _finite(self.a_mean),
+            "b_mean": _finite(self.b_mean),
+            "difference": _finite(self.difference),
+            "low": _finite(self.low),
+            "high": _finite(self.high),
+            "test": self.test,
+            "p_value": self.p_value,
+            "adjusted_p": self.adjusted_p,
+            "sd": self.sd,
+            "mdd": _finite(self.detectable(alpha)),
+            "wins": self.wins,
+            "losses": self.losses,
+            "significant": self.significant(alpha),
+        }
+
+
+def _finite(value: float) -> float | None:
+    """NaN and infinity are no JSON: a value that does not exist is None."""
+    return value if math.isfinite(value) else None
 
 
 def minimum_detectable_difference(n: int, sd: float, alpha: float = 0.05, power: float = POWER) -> float:

@@ -11,7 +11,11 @@ Why SQLite and how it is used:
   compared item by item (paired tests), not only by their means.
 
 An evaluation is recorded from its results folder (``results/<candidate>/``, written by
-``fcbench eval``): ``results.json``, ``items.jsonl`` and ``predictions.jsonl``.
+``fcbench eval``): ``results.json``, ``scores.json``, ``items.jsonl`` and ``predictions.jsonl``,
+and a copy of the adapter's ``run.json`` where one was put beside them. The paths written inside
+them (the adapter's, the benchmark's) are kept as provenance and never opened, save the adapter
+folder's run.json when the results folder has no copy: a folder copied to another machine (a
+baseline committed for CI) records the same evaluation there.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +153,14 @@ class Evaluation:
 
     def manifest(self) -> dict[str, Any] | None:
         return json.loads(self.run_manifest) if self.run_manifest else None
+
+    def to_json(self) -> dict[str, Any]:
+        """Who the candidate is and where the evaluation came from, as JSON values: every column
+        but the two that hold whole files (the summary and the run manifest), the id as
+        ``evaluation_id`` (what ``#<id>`` refers to) and the task versions as an object."""
+        whole_files = ("id", "summary", "run_manifest", "task_versions")
+        columns = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in whole_files}
+        return {"evaluation_id": self.id, **columns, "task_versions": json.loads(self.task_versions)}
 
     def provenance(self) -> str:
         """One short line: where the candidate came from."""
@@ -321,7 +333,7 @@ def _record(conn: sqlite3.Connection, results_dir: Path) -> int:
     outputs = {row["id"]: row["output"] for row in _read_jsonl(results_dir / "predictions.jsonl")}
     scores = json.loads((results_dir / "scores.json").read_text(encoding="utf-8"), parse_constant=reject_constant)
     _check_complete(results_dir, summary, items)
-    manifest = _run_manifest(summary)
+    manifest = _run_manifest(results_dir, summary)
     metric_names = list(scores["metrics"].get("overall", {}))
     row = _evaluation_row(summary, manifest, results_dir, len(items))
     with _transaction(conn):
@@ -369,12 +381,22 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         raise StoreError(str(err)) from err
 
 
-def _run_manifest(summary: EvalSummary) -> dict[str, Any] | None:
-    """The adapter's run.json: method, data sha256, config and loss curves."""
+RUN_MANIFEST = "run.json"
+"""The adapter's training manifest (trainers write it beside the adapter)."""
+
+
+def _run_manifest(results_dir: Path, summary: EvalSummary) -> dict[str, Any] | None:
+    """The adapter's run.json: method, data sha256, config and loss curves. A copy in the results
+    folder comes first: the adapter path in the summary is where it was on the machine that
+    evaluated, and a folder recorded elsewhere (a baseline committed for CI) finds nothing there,
+    or worse, another run trained into a folder of that name since. Else the adapter folder's, if
+    it is still there; None for a base model or a manifest found nowhere."""
     if summary.adapter is None:
         return None
-    path = Path(summary.adapter.path) / "run.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    for path in (results_dir / RUN_MANIFEST, Path(summary.adapter.path) / RUN_MANIFEST):
+        if path.is_file():
+            return json.loads(path.read_text(encoding="utf-8"))
+    return None
 
 
 def _evaluation_row(summary: EvalSummary, manifest: Mapping[str, Any] | None, results_dir: Path, n_items: int) -> dict[str, Any]:
