@@ -498,6 +498,26 @@ def bench(
                   f"{time.perf_counter() - started:.0f} s in all ({steps})")
 
 
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="A run folder fcbench train wrote, e.g. runs/NAME.")],
+    out: Annotated[Path, typer.Option("--out", help="The folder to write: new, or empty.")],
+    merge: Annotated[bool, typer.Option("--merge", help="A standalone model: the LoRA adapter merged into the base weights.")] = False,
+    db: Annotated[Path, typer.Option("--db", help="The leaderboard whose scores for this adapter go on the model card.")] = DEFAULT_DB,
+) -> None:
+    """Write a shareable folder: the adapter, tokenizer, run.json and a model card with its
+    leaderboard scores, or (--merge) a standalone model that transformers loads alone."""
+    from rich.markup import escape
+
+    from fcbench.export import export_run
+
+    exported = export_run(run, out, merge=merge, db=db)
+    for note in exported.notes:
+        err_console.print(note, style="yellow", markup=False, highlight=False, soft_wrap=True)
+    scored = escape(", ".join(s.candidate for s in exported.scores)) or "no scores"
+    console.print(f"wrote [bold]{escape(str(exported.out))}[/] ({'merged model' if exported.merged else 'adapter'}, {len(exported.files)} files; card: {scored})")
+
+
 app.command("record")(board.record)
 app.command("leaderboard")(board.leaderboard)
 app.command("compare")(board.compare_command)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from fcbench.benchmark.provenance import sha256_file
+from fcbench.models.registry import embedded_model
 
 from fcbench.errors import UserError
 
@@ -20,6 +21,11 @@ ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_mo
 """What a candidate's answers depend on in its folder: the PEFT weights and config, and the
 tokenizer an adapter that added tokens saves beside them."""
 MANIFEST = "run.json"
+MODEL_CARD = "README.md"
+"""The run's model card. Not one of :data:`ADAPTER_FILES`: no answer depends on it, so it is
+neither checksummed nor part of the candidate's identity, and adding scores to it later breaks
+nothing."""
+PEFT_CONFIG = "adapter_config.json"
 
 
 class AdapterInvalid(UserError):
@@ -49,8 +55,8 @@ def verify_adapter(folder: Path, model: str, task: str = "call") -> None:
     """Refuse an adapter folder before anything is loaded from it: no PEFT config, another task
     than ``task`` (a question writer is no function caller), files that no longer match the
     checksums training wrote, or a base model other than the one it was trained on."""
-    if not (folder / "adapter_config.json").is_file():
-        raise AdapterInvalid(f"{folder} is not a PEFT adapter folder (no adapter_config.json)")
+    if not (folder / PEFT_CONFIG).is_file():
+        raise AdapterInvalid(f"{folder} is not a PEFT adapter folder (no {PEFT_CONFIG})")
     manifest = read_manifest(folder)
     if manifest is None:
         return
@@ -70,8 +76,26 @@ def verify_adapter(folder: Path, model: str, task: str = "call") -> None:
 
 
 def same_model(a: str, b: str) -> bool:
-    """Two model names that load the same model: equal, or two paths of one folder."""
+    """Two model names that load the same model: equal, one embedded model named by fcbench's
+    name and its Hub id, or two paths of one folder."""
     if a == b:
+        return True
+    embedded = embedded_model(a)
+    if embedded is not None and embedded is embedded_model(b):
         return True
     pa, pb = Path(a), Path(b)
     return pa.is_dir() and pb.is_dir() and pa.resolve() == pb.resolve()
+
+
+def name_base_model(folder: Path, base: str, loaded_from: str) -> None:
+    """Name the base model in ``folder``'s PEFT config by ``base`` (its portable name) where
+    PEFT wrote the folder it was loaded from: that folder is this machine's cache. PEFT's
+    ``AutoPeftModelForCausalLM`` and the Hub read the name; fcbench reads ``run.json``. A prompt
+    tuning config names its tokenizer too, by the same folder. Call before the checksums are
+    taken: the config is one of the files they cover."""
+    path = folder / PEFT_CONFIG
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = base
+    if config.get("tokenizer_name_or_path") == loaded_from:
+        config["tokenizer_name_or_path"] = base
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")

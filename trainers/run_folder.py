@@ -1,5 +1,5 @@
-"""A run folder's life: what a new run clears, what ``--resume`` may continue, and the check
-that training stayed finite.
+"""A run folder's life: what a new run clears, what ``--resume`` may continue, which
+checkpoints a finished stage keeps, and the check that training stayed finite.
 
 ``--resume`` continues the newest checkpoint in the folder, so it must be a checkpoint of the
 same run: ``run-key.json``, written before the first step, holds everything the weights depend
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fcbench.benchmark.provenance import sha256_file
-from fcbench.models.adapters import ADAPTER_FILES, MANIFEST
+from fcbench.models.adapters import ADAPTER_FILES, MANIFEST, MODEL_CARD
 from fcbench.models.registry import describe
 from fcbench.trainers.config import ConfigError, TrainConfig, to_json
 
@@ -62,12 +62,25 @@ def prepare(out_dir: Path, key: dict[str, Any], *, resume: bool, stage_dirs: tup
             raise ConfigError(f"{out_dir} holds checkpoints of another run (it differs in {', '.join(changed)}): drop --resume to start over, or train into another --out")
         (out_dir / MANIFEST).unlink(missing_ok=True)  # rewritten when the resumed run ends
         return
-    for name in (MANIFEST, RUN_KEY, *ADAPTER_FILES):
+    for name in (MANIFEST, RUN_KEY, MODEL_CARD, *ADAPTER_FILES):
         (out_dir / name).unlink(missing_ok=True)
     for folder in (out_dir / CHECKPOINTS, *(out_dir / stage for stage in stage_dirs)):
         shutil.rmtree(folder, ignore_errors=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     key_path.write_text(json.dumps(key, indent=2, sort_keys=True) + "\n")
+
+
+def prune_checkpoints(checkpoints: Path, best: str | None, last: str | None) -> list[Path]:
+    """Remove every ``checkpoint-N`` folder but the best (the adapter's source) and the last
+    (what ``--resume`` continues); returns what was removed. The Trainer's own rotation
+    (``save_total_limit=2``) keeps the best and the newest while training, but where the best is
+    the newest it keeps the one before as well, and ``save_total_limit=1`` would delete the last
+    at the end of training."""
+    keep = {Path(path).resolve() for path in (best, last) if path}
+    removed = [path for path in sorted(checkpoints.glob("checkpoint-*")) if path.is_dir() and path.resolve() not in keep]
+    for path in removed:
+        shutil.rmtree(path)
+    return removed
 
 
 class TrainingDiverged(ConfigError):

@@ -1,6 +1,8 @@
 """One training run: a PEFT adapter trained with TRL's ``SFTTrainer`` on prompt-completion rows
 rendered by the shared prompt format (loss on the completion only, EOS learned), validation loss
-every ``eval_steps``, early stopping, the best checkpoint kept as the adapter, and ``run.json``.
+every ``eval_steps``, early stopping, the best checkpoint kept as the adapter, ``run.json`` and a
+model card (``README.md``). The adapter names its base model portably (a Hub id, not this
+machine's cache), and only the best and the last checkpoints are left behind.
 
 ProMoT (arXiv 2211.00635) runs two such stages: a soft prompt is tuned first; then LoRA is
 trained with that soft prompt attached and frozen, so the soft prompt soaks up the task's format
@@ -25,13 +27,14 @@ from fcbench.benchmark.prompt import CALL_TOKENS, PromptFormat, default_encoding
 from fcbench.benchmark.provenance import git_commit, library_versions, sha256_file
 from fcbench.benchmark.record import read_records
 from fcbench.benchmark.suites import FCBENCH
-from fcbench.models.adapters import MANIFEST, adapter_checksums
-from fcbench.models.registry import describe, preferred_dtype, resolve_model
+from fcbench.models.adapters import MANIFEST, MODEL_CARD, adapter_checksums, name_base_model
+from fcbench.models.card import write_model_card
+from fcbench.models.registry import describe, hub_id, portable_name, preferred_dtype, resolve_model
 from fcbench.models.soft_prompt import STAGE1_DIR, SoftPromptSlot, placeholder
 from fcbench.trainers import run_folder
 from fcbench.trainers.config import ConfigError, TrainConfig, to_json
 from fcbench.trainers.data import PreparedData, balanced, prompt_completion_rows
-from fcbench.trainers.run_folder import TrainingDiverged, first_non_finite
+from fcbench.trainers.run_folder import TrainingDiverged, first_non_finite, prune_checkpoints
 
 
 @dataclass(slots=True)
@@ -213,7 +216,10 @@ def load_rows(path: str, encoding: Any, tokenizer: Any, max_length: int, limit: 
 
 def sft_args(config: TrainConfig, output_dir: Path, *, learning_rate: float, max_steps: int, bf16: bool, use_cpu: bool) -> Any:
     """TRL's ``SFTConfig`` for one stage. Checkpoints are saved at every evaluation so that the best
-    one can be restored at the end and ``--resume`` loses at most ``eval_steps`` steps."""
+    one can be restored at the end and ``--resume`` loses at most ``eval_steps`` steps. While
+    training, the Trainer's rotation keeps the best and the newest (``save_total_limit=2``; it
+    never deletes either); :func:`_run_stage` then prunes the one extra it leaves when the best
+    is the newest."""
     from trl import SFTConfig
 
     return SFTConfig(
@@ -275,6 +281,8 @@ def _run_stage(trainer: Any, checkpoints: Path, resume: bool) -> StageResult:
     output = trainer.train(resume_from_checkpoint=last)
     state = trainer.state
     history = state.log_history
+    if trainer.is_world_process_zero():  # the best for the adapter, the last for --resume; each is ~3x the adapter (optimizer state)
+        prune_checkpoints(checkpoints, state.best_model_checkpoint, last_complete_checkpoint(checkpoints))
     return StageResult(
         trainer=trainer,
         steps=state.global_step,
@@ -350,6 +358,9 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
                       config.prompt_tuning.max_steps if config.prompt_tuning.max_steps > 0 else config.max_steps, load_model())
         check_finite_weights(first.trainer.model)
         first.trainer.save_model(str(stage1_dir))  # a standard prompt-tuning adapter, itself a candidate
+        if first.trainer.is_world_process_zero():
+            name_base_model(stage1_dir, portable_name(config.model), model_dir)
+            (stage1_dir / MODEL_CARD).unlink(missing_ok=True)  # PEFT's empty template; the run's card tells both stages
         soft_prompt = first.trainer.model.get_prompt_embedding_to_save("default")
         stages.append(first)
         placeholder_id, placeholder_token = placeholder(tokenizer)
@@ -366,9 +377,13 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
     manifest = _manifest(config, model_dir, PromptFormat(encoding, call_tokens=config.add_call_tokens), train_data, validation_data, stages, time.perf_counter() - started)
     if final.is_world_process_zero():
         tokenizer.save_pretrained(out_dir)
+        # PEFT named the base by the folder it was loaded from: for the embedded model, this
+        # machine's cache. Renamed before the checksums, which cover the config.
+        name_base_model(out_dir, manifest["base_model"]["portable_name"], model_dir)
         # Written last, with the checksums of what it describes: evaluation verifies them.
         manifest["adapter_files"] = adapter_checksums(out_dir)
         (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, allow_nan=False) + "\n")
+        write_model_card(out_dir, manifest)  # replaces PEFT's template; outside the checksums
     return TrainResult(out_dir, manifest)
 
 
@@ -383,7 +398,7 @@ def _manifest(config: TrainConfig, model_dir: str, prompt_format: PromptFormat, 
         "name": config.name,
         "method": config.method,
         "task": config.task,
-        "base_model": {**describe(config.model), "path": model_dir},
+        "base_model": {**describe(config.model), "path": model_dir, "hub_id": hub_id(config.model), "portable_name": portable_name(config.model)},
         "config": to_json(config),
         "prompt_format": prompt_format.to_json(),
         "data": {
