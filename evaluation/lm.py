@@ -11,14 +11,14 @@
 - A shared prefix computed once (``shared_prefix``): the tokens every prompt of a batch starts
   with (the system prompt; in few-shot, the worked examples too) are run once and their keys
   and values copied to every row (:func:`shared_layout`).
-- A rich progress bar, advanced per generated batch.
+- A progress bar advanced per item: as each row's answer is final, the rest at the end of its batch.
 
 Registered as lm-eval model ``fcbench-hf``; it takes the same arguments as ``hf``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,18 +35,22 @@ from transformers.cache_utils import DynamicCache, DynamicLayer
 
 
 class JsonAnswerStop(transformers.StoppingCriteria):
-    """Per-row stop: the row's answer is final, or a stop string has appeared in it."""
+    """Per-row stop: the row's answer is final, or a stop string has appeared in it.
+    ``on_done`` hears of each row as it stops (a progress bar that moves per item)."""
 
-    def __init__(self, tokenizer: Any, prompt_length: int, stop: Sequence[str] = ()) -> None:
+    def __init__(self, tokenizer: Any, prompt_length: int, stop: Sequence[str] = (), on_done: Callable[[int], None] | None = None) -> None:
         self.tokenizer = tokenizer
         self.prompt_length = prompt_length
         self.stop = [s for s in stop if s]
         self.done: set[int] = set()
+        self.on_done = on_done
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
         for row, ids in enumerate(input_ids):
             if row not in self.done and self._row_is_done(ids[self.prompt_length :]):
                 self.done.add(row)
+                if self.on_done is not None:
+                    self.on_done(1)
         return torch.tensor([row in self.done for row in range(input_ids.shape[0])], device=input_ids.device)
 
     def _row_is_done(self, generated: torch.Tensor) -> bool:
@@ -216,8 +220,9 @@ class FcbenchLM(HFLM):
         if generation_kwargs.get("do_sample") is False and generation_kwargs["temperature"] == 0.0:
             generation_kwargs.pop("temperature")
         criteria = stop_sequences_criteria(self.tokenizer, stop, context.shape[1], context.shape[0])
+        answered = JsonAnswerStop(self.tokenizer, context.shape[1], stop, on_done=self._advance)
         if self.json_stop:
-            criteria.append(JsonAnswerStop(self.tokenizer, context.shape[1], stop))
+            criteria.append(answered)
         with torch.autocast(device_type=self.device.type, dtype=self.mixed_precision_dtype, enabled=self.mixed_precision_dtype is not None):
             cache = growing_kv_cache(self.model.config)
             layout = self._shared(context, generation_kwargs.get("attention_mask"), cache)
@@ -225,16 +230,19 @@ class FcbenchLM(HFLM):
                 context, generation_kwargs["attention_mask"] = layout.input_ids, layout.attention_mask
             out = self.model.generate(
                 input_ids=context,
-                past_key_values=cache,
+                cache=cache,
                 max_length=max_length,
                 stopping_criteria=criteria,
                 pad_token_id=self.tokenizer.pad_token_id,
                 use_cache=True,
                 **generation_kwargs,
             )
-        if self.progress is not None and self._progress_task is not None:
-            self.progress.advance(self._progress_task, context.shape[0])
+        self._advance(context.shape[0] - len(answered.done))  # the rows that ran to the budget or another stop
         return out
+
+    def _advance(self, rows: int) -> None:
+        if self.progress is not None and self._progress_task is not None:
+            self.progress.advance(self._progress_task, rows)
 
     def _shared(self, context: torch.Tensor, attention_mask: torch.Tensor | None, cache: DynamicCache) -> SharedLayout | None:
         """With ``shared_prefix``: the batch's shared prefix computed once (or taken from the
@@ -252,7 +260,7 @@ class FcbenchLM(HFLM):
         if self._prefix is None or self._prefix[0] != prefix:
             computed = DynamicCache(config=self.model.config)
             with torch.no_grad():
-                self.model(input_ids=layout.input_ids[:1, : layout.prefix_length], past_key_values=computed, use_cache=True, logits_to_keep=1)
+                self.model(input_ids=layout.input_ids[:1, : layout.prefix_length], cache=computed, use_cache=True, logits_to_keep=1)
             self._prefix = (prefix, [(layer.keys, layer.values) for layer in computed.layers])
         rows = context.shape[0]
         for layer, (keys, values) in zip(cache.layers, self._prefix[1]):

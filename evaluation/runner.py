@@ -37,7 +37,7 @@ from fcbench.benchmark.provenance import git_commit, library_versions, sha256_fi
 from fcbench.benchmark.results import AdapterRef, BenchmarkRef, EvalSummary, write_results
 from fcbench.benchmark.scoring import SCORING_VERSION, ScoreReport, benchmark_label, score_files, write_report
 from fcbench.benchmark.suites import FCBENCH, Suite, suite_of
-from fcbench.models.adapters import ADAPTER_FILES, verify_adapter
+from fcbench.models.adapters import ADAPTER_FILES, MANIFEST, verify_adapter
 from fcbench.models.registry import DEFAULT_MODEL, describe, preferred_dtype, resolve_model
 from fcbench.models.soft_prompt import soft_prompt_path
 from fcbench.tasks import TASKS_DIR
@@ -296,6 +296,10 @@ def _evaluate(cfg: EvalConfig, out_dir: Path, suite: Suite, frozen: FrozenBenchm
     report = score_files(frozen.path, outputs["path"], ids=set(outputs["ids"]), label=benchmark_label(frozen), reading=cfg.reading())
     write_report(report, out_dir)
     summary = _summary(cfg, backend, frozen, results, samples, lm, seconds, len(report.items))
+    if cfg.adapter is not None and (cfg.adapter / MANIFEST).is_file():
+        # a copy beside the results: the folder alone then records the adapter's provenance and
+        # loss curves on any machine (a CI runner has no runs/ folder)
+        shutil.copyfile(cfg.adapter / MANIFEST, out_dir / MANIFEST)
     write_results(out_dir, summary, results, default=_jsonable)
     return EvalRun(out_dir, summary, report, results)
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from fcbench.benchmark.prompt import PROMPT_FORMAT_VERSION
 from fcbench.benchmark.provenance import sha256_tree
@@ -32,6 +31,7 @@ from fcbench.leaderboard.store import DEFAULT_DB, Evaluation, find_evaluation, o
 from fcbench.models.adapters import ADAPTER_FILES, read_manifest
 from fcbench.models.registry import DEFAULT_MODEL
 from fcbench.models.soft_prompt import STAGE1_DIR
+from fcbench.output import item_progress
 from fcbench.paths import DATA_DIR, REPORT_DIR, RESULTS_DIR, RUNS_DIR
 from fcbench.trainers.config import QUICK_CONFIG
 
@@ -118,14 +118,16 @@ def run_bench(cfg: BenchConfig, console: Console) -> BenchOutcome:
     for skipped in outcome.skipped:
         console.print(f"[dim]{skipped}: already on the leaderboard for these versions and --limit, not evaluated again[/]")
     started = time.perf_counter()
-    for eval_cfg in todo:
-        columns = (TextColumn(f"[bold]{eval_cfg.candidate()}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=console) as progress:
+    for done, eval_cfg in enumerate(todo):
+        with item_progress(f"[{done + 1}/{len(todo)}] {eval_cfg.candidate()}", console) as progress:
             run = run_eval(eval_cfg, progress=progress)
         with opened(cfg.db) as conn:
             record_results(conn, run.out_dir)
         s = run.summary
-        console.print(f"{s.candidate} on {s.benchmark.name}: {s.n_items} items in {s.run['seconds']:.0f} s ({s.run['from_cache']} from its cache)")
+        elapsed = time.perf_counter() - started
+        # the whole evaluation stage's time left, at the pace of the candidates so far
+        left = f"; about {elapsed / (done + 1) * (len(todo) - done - 1) / 60:.0f} min left for {len(todo) - done - 1} more" if done + 1 < len(todo) else ""
+        console.print(f"{s.candidate} on {s.benchmark.name}: {s.n_items} items in {s.run['seconds']:.0f} s ({s.run['from_cache']} from its cache){left}")
         outcome.evaluated.append(f"{eval_cfg.candidate()} on {eval_cfg.tasks[0]}")
     if todo:
         outcome.seconds["evaluate"] = time.perf_counter() - started

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -30,10 +29,8 @@ from fcbench.benchmark.suites import DEFAULT_SUITE, suite_named
 from fcbench.leaderboard.compare import GATED_METRICS, Comparison, Ranked, gated_differences, paired_comparison, ranked_evaluations, regressions
 from fcbench.leaderboard.stats import PairedDifference, format_p, format_ps, verdict_text
 from fcbench.leaderboard.store import DEFAULT_DB, opened, opened_to_read, record_results, resolve
+from fcbench.output import console, err_console
 from fcbench.paths import REPORT_DIR
-
-console = Console()
-err_console = Console(stderr=True)
 
 DbOption = Annotated[Path, typer.Option("--db", help="The leaderboard database (SQLite).")]
 BenchmarkOption = Annotated[str, typer.Option("--benchmark", help="Benchmark suite (fcbench, bfcl-v4, ...).")]
@@ -57,9 +54,10 @@ def leaderboard_table(ranked: Sequence[Ranked], metric: str, title: str) -> Tabl
     table = Table(title=title, caption=f"{metric} in % with 95 % CI, overall and per category; every metric is in fcbench report", caption_justify="left")
     table.add_column("#", justify="right")
     table.add_column("candidate / provenance", overflow="fold", min_width=30)
-    table.add_column(metric, justify="right", style="bold")
+    # fold, never cut: on a narrow terminal a number wraps onto a second line rather than losing digits
+    table.add_column(metric, justify="right", style="bold", overflow="fold")
     for g in groups:
-        table.add_column(g, justify="right")
+        table.add_column(g, justify="right", overflow="fold")
     table.add_column("n", justify="right")
     for r in ranked:
         name = Text(r.evaluation.candidate, style="bold")
@@ -265,17 +263,18 @@ def _regression_line(d: PairedDifference) -> str:
 
 
 def report(
-    out: Annotated[Path, typer.Option("--out", help="Folder for index.html and charts/*.png.")] = REPORT_DIR,
+    out: Annotated[Path, typer.Option("--out", help="Folder for index.html and charts/loss_curves.svg.")] = REPORT_DIR,
     benchmark: BenchmarkOption = DEFAULT_SUITE,
     metric: MetricOption = None,
-    candidate: Annotated[str | None, typer.Option("--candidate", help="Whose failures to browse (default: the best).")] = None,
+    candidate: Annotated[str | None, typer.Option("--candidate", help="Whose wrong items the failure browser shows first (default: the best's).")] = None,
     version: Annotated[str | None, typer.Option("--version", help="Only this benchmark version (e.g. v1).")] = None,
     across_versions: Annotated[bool, typer.Option("--across-versions", help="Rank evaluations on different versions together anyway.")] = False,
     db: DbOption = DEFAULT_DB,
 ) -> None:
-    """Write a static HTML report (opens from disk) with the table, charts and a failure browser."""
+    """Write a static HTML report (opens from disk): the leaderboard, tuned against base with paired
+    tests, bars per category, loss curves, and a failure browser across candidates."""
     from fcbench.leaderboard.report import report_from_db
 
     with opened_to_read(db) as conn:
         written = report_from_db(conn, out, benchmark, metric or suite_named(benchmark).primary_metric, candidate, version, across_versions)
-    console.print(f"wrote [bold]{written.page}[/] and its charts")
+    console.print(f"wrote [bold]{written.page}[/] ({written.failures} item(s) some candidate got wrong, in its failure browser)")

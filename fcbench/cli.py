@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+import typer.core
 from rich.table import Table
 
 from fcbench import board
@@ -29,6 +29,7 @@ from fcbench.evaluation.runner import DEFAULT_BATCH_SIZE
 from fcbench.generators.bfcl import CATEGORIES as BFCL_CATEGORIES
 from fcbench.leaderboard.store import DEFAULT_DB, opened, record_results
 from fcbench.models.registry import DEFAULT_MODEL
+from fcbench.output import console, err_console, item_progress, quiet_libraries
 from fcbench.paths import DATA_DIR, REPORT_DIR, RESULTS_DIR, RUNS_DIR, bfcl_dir
 from fcbench.trainers.config import DDP_ACCELERATE_CONFIG, QUICK_CONFIG
 
@@ -71,8 +72,15 @@ app = _App(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+
+
+def _flag_aware_type(display: Callable[[typer.core.TyperOption, Any], str | None]) -> Callable[[typer.core.TyperOption, Any], str | None]:
+    # Typer 0.29's help shows a value placeholder (<bool>) beside flags, which take no value:
+    # users then write `--fix true`, and the "true" is read as the next argument.
+    return lambda option, ctx: None if option.is_flag else display(option, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _flag_aware_type(typer.core.TyperOption.display_type_rich)  # type: ignore[method-assign]
 
 PROBLEMS_SHOWN = 20
 """Problems printed on the terminal; the rest are counted on screen and all are in scores.json."""
@@ -89,8 +97,11 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def main(
     version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print fcbench's version and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Let the libraries fcbench drives print their own progress bars, advisories and warnings.")] = False,
 ) -> None:
     """fcbench: tune and judge LLM function calling."""
+    if not verbose:
+        quiet_libraries()
 
 
 @app.command()
@@ -165,8 +176,6 @@ def generate(
     round_trip: Annotated[Path | None, typer.Option("--round-trip", exists=True, file_okay=False, help="--question-writer: keep a phrasing only if this function-calling adapter recovers the call from it.")] = None,
 ) -> None:
     """Generate synthetic function-calling records from the seen part of the library."""
-    from rich.progress import Progress
-
     from fcbench.generators.rephrase import Rephrasing
     from fcbench.generators.synth import REJECTED_REPHRASINGS
     from fcbench.generators.synth import generate as generate_records
@@ -176,7 +185,7 @@ def generate(
     if round_trip is not None and question_writer is None:
         raise typer.BadParameter("--round-trip checks a question writer's phrasings: it needs --question-writer")
     rephrasing = Rephrasing(question_writer, rephrase_share, round_trip, seed) if question_writer else None
-    with Progress(console=console, transient=True) as bar:
+    with item_progress("generate", transient=True) as bar:
         task = bar.add_task("writing questions", total=None, visible=rephrasing is not None)
         manifest = generate_records(n, seed, out, fmt, rephrasing, lambda done, total: bar.update(task, completed=done, total=total))  # type: ignore[arg-type]
     for name, entry in manifest["files"].items():
@@ -192,7 +201,7 @@ def generate(
 @app.command("build-benchmark")
 def build_benchmark(
     version: Annotated[str, typer.Option("--version", help="New version name, e.g. v2. Existing versions are never rewritten.")],
-    n: Annotated[int, typer.Option("--n", min=8)] = 1000,
+    n: Annotated[int, typer.Option("--n", min=8, help="Items in the new version, spread over the four categories and both splits.")] = 1000,
     out: Annotated[Path, typer.Option("--out", help="Folder of the benchmark manifest (default: fcbench's own).")] = BENCHMARK_DIR,
 ) -> None:
     """Build a new version of the held-out benchmark from the parts training never sees."""
@@ -353,8 +362,6 @@ def evaluate(
 ) -> None:
     """Evaluate a model (and adapter) on the held-out benchmark through lm-evaluation-harness,
     and record it in the leaderboard."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
     from fcbench.evaluation.runner import BACKENDS, EvalConfig, run_eval
 
     if prompt_encoding not in (None, "plain", "chat"):
@@ -369,8 +376,7 @@ def evaluate(
         data_parallel_size=data_parallel_size, benchmark=benchmark, benchmark_name=benchmark_name, merge_adapter=merge_adapter, shared_prefix=shared_prefix, soft_prompt=soft_prompt,
     )
     cfg.reading()  # an unknown mode or format is refused before anything loads
-    columns = (TextColumn(f"[bold]{cfg.candidate()}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    with item_progress(cfg.candidate()) as progress:
         run = run_eval(cfg, progress=progress)
     s, how = run.summary, run.summary.run
     console.print(_metrics_table(run.report, title=s.candidate))
@@ -467,7 +473,7 @@ def bench(
     train_config: Annotated[str, typer.Option("--train-config", help="A config file or a shipped config's name; trained when runs/ holds no adapter.")] = QUICK_CONFIG.stem,
     data_dir: Annotated[Path, typer.Option("--data", help="Training data; generated (10,000 records) when missing.")] = DATA_DIR,
     runs: Annotated[Path, typer.Option("--runs", help="Every adapter folder here is a candidate.")] = RUNS_DIR,
-    results_dir: Annotated[Path, typer.Option("--results")] = RESULTS_DIR,
+    results_dir: Annotated[Path, typer.Option("--results", help="Each evaluation goes to RESULTS/<candidate>/.")] = RESULTS_DIR,
     db: Annotated[Path, typer.Option("--db", help="The leaderboard database.")] = DEFAULT_DB,
     report_dir: Annotated[Path, typer.Option("--report", help="Where the HTML report goes.")] = REPORT_DIR,
     bfcl: Annotated[bool, typer.Option("--bfcl", help="Also evaluate every candidate on BFCL's categories (report/bfcl-v4/).")] = False,

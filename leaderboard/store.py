@@ -33,6 +33,7 @@ from typing import Any
 from fcbench.benchmark.jsonl import read_values, reject_constant
 from fcbench.benchmark.metrics import Estimate
 from fcbench.benchmark.results import EvalSummary, Versions, read_summary
+from fcbench.models.adapters import MANIFEST
 
 from fcbench.errors import CannotAnswer, UserError
 
@@ -381,7 +382,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
         raise StoreError(str(err)) from err
 
 
-RUN_MANIFEST = "run.json"
+RUN_MANIFEST = MANIFEST  # the adapter's run.json, as training writes it
 """The adapter's training manifest (trainers write it beside the adapter)."""
 
 

@@ -3,6 +3,7 @@ Llama end to end through ``fcbench eval``'s runner."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections import Counter
@@ -122,8 +123,14 @@ def test_the_task_version_tracks_the_versions_it_was_set_for() -> None:
 
 
 def test_a_tiny_llama_runs_end_to_end_and_writes_its_results(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    from rich.console import Console
+    from rich.progress import Progress
+
     cfg = EvalConfig(model=str(tiny_llama_dir), limit=2, batch_size=4, dtype="float32", max_gen_toks=24, results_dir=tmp_path, name="tiny")
-    run = run_eval(cfg)
+    with Progress(console=Console(file=io.StringIO())) as progress:
+        run = run_eval(cfg, progress=progress)
+    # the bar counts items, whether a row stopped at its answer or at the budget: 2 batches of 4
+    assert [(task.completed, task.total) for task in progress.tasks] == [(8, 8)]
     summary = run.summary
     assert summary.n_items == 8 and summary.run["truncated_prompts"] == 0 and summary.run["max_gen_toks"] == [24]
     assert summary.prompt_format == "fcbench-chat-v2"
@@ -239,6 +246,7 @@ def test_a_merged_lora_adapter_answers_as_the_unmerged_one(tiny_llama_dir: Path,
 
     adapter = tmp_path / "adapter"
     get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False)).save_pretrained(adapter)
+    (adapter / "run.json").write_text('{"name": "tiny-lora", "method": "lora"}')
     loaded = {merge: FcbenchLM(pretrained=str(tiny_llama_dir), peft=str(adapter), merge_adapter=merge, dtype="float32", batch_size=1, device="cpu") for merge in (True, False)}
     assert isinstance(loaded[False].model, PeftModel) and not isinstance(loaded[True].model, PeftModel)
     common = dict(model=str(tiny_llama_dir), adapter=adapter, limit=2, batch_size=4, dtype="float32", max_gen_toks=16, cache=False)
@@ -246,3 +254,5 @@ def test_a_merged_lora_adapter_answers_as_the_unmerged_one(tiny_llama_dir: Path,
     unmerged = run_eval(EvalConfig(**common, results_dir=tmp_path / "unmerged", merge_adapter=False))
     outputs = [[json.loads(line)["output"] for line in (run.out_dir / "predictions.jsonl").read_text().splitlines()] for run in (merged, unmerged)]
     assert len(outputs[0]) == 8 and outputs[0] == outputs[1]
+    # the adapter's training record travels with the results (a CI runner has no runs/ folder)
+    assert json.loads((merged.out_dir / "run.json").read_text()) == {"name": "tiny-lora", "method": "lora"}

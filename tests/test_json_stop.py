@@ -81,7 +81,7 @@ def test_the_growing_kv_cache_gives_bit_identical_greedy_outputs(tiny_llama_dir)
     settings = dict(max_new_tokens=300, min_new_tokens=300, do_sample=False, pad_token_id=tokenizer.pad_token_id)
     with torch.no_grad():
         default = model.generate(**batch, **settings)
-        growing = model.generate(**batch, past_key_values=growing_kv_cache(model.config), **settings)
+        growing = model.generate(**batch, cache=growing_kv_cache(model.config), **settings)
     # 300 new tokens after prompts of ~10-20: the buffer is grown (and copied) on the way.
     assert torch.equal(default, growing)
 

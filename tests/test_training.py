@@ -393,3 +393,21 @@ def test_report_to_tensorboard_writes_the_loss_that_run_json_records(tiny_llama_
     assert [event.step for event in events.Scalars("eval/loss")] == [2, 4]
     with pytest.raises(ConfigError, match="unknown integration 'tensorbored'"):
         check(replace(config, report_to=["tensorbored"]))
+
+
+def test_report_to_wandb_offline_logs_the_loss_without_a_network(tiny_llama_dir: Path, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("wandb")
+    from fcbench.trainers.train import train
+
+    for name, value in {"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "WANDB_SILENT": "true", "WANDB_PROJECT": "fcbench-test"}.items():
+        monkeypatch.setenv(name, value)
+    config = TrainConfig(name="wb", model=str(tiny_llama_dir), train_file=str(data_dir / "train.jsonl"), validation_file=str(data_dir / "validation.jsonl"),
+                         max_steps=4, eval_steps=2, batch_size=4, max_length=4096, report_to=["wandb"])
+    import wandb
+
+    train(config, tmp_path / "one")
+    assert wandb.run is None  # finished: a second training in this process (a sweep point) gets a run of its own
+    train(replace(config, name="wb2", max_steps=2), tmp_path / "two")
+    runs = sorted((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2 and all((run / f"run-{run.name.rsplit('-', 1)[1]}.wandb").stat().st_size > 0 for run in runs)
+    assert all("finishing run fcbench-test/" in (run / "logs" / "debug.log").read_text() for run in runs)

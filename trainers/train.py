@@ -276,9 +276,23 @@ def last_complete_checkpoint(folder: Path) -> str | None:
     return str(max(complete, key=_checkpoint_step)) if complete else None
 
 
+def _finish_wandb() -> None:
+    """End the W&B run the trainer started: transformers leaves it open until the process exits,
+    and the next training in the same process (a sweep point, ProMoT's second stage) would log
+    into it. Finishing also writes an offline run's summary."""
+    import sys
+
+    wandb = sys.modules.get("wandb")  # imported by transformers' callback only when it reports there
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()
+
+
 def _run_stage(trainer: Any, checkpoints: Path, resume: bool) -> StageResult:
     last = last_complete_checkpoint(checkpoints) if resume else None
-    output = trainer.train(resume_from_checkpoint=last)
+    try:
+        output = trainer.train(resume_from_checkpoint=last)
+    finally:
+        _finish_wandb()
     state = trainer.state
     history = state.log_history
     if trainer.is_world_process_zero():  # the best for the adapter, the last for --resume; each is ~3x the adapter (optimizer state)
@@ -299,8 +313,11 @@ def _run_stage(trainer: Any, checkpoints: Path, resume: bool) -> StageResult:
 
 def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainResult:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, EarlyStoppingCallback, ProgressCallback
+    from fcbench.trainers.progress import LogLines
+    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, EarlyStoppingCallback, PrinterCallback, ProgressCallback
     from trl.trainer.callbacks import RichProgressCallback
+
+    from fcbench.output import console
 
     started = time.perf_counter()
     run_folder.preflight(config, out_dir)
@@ -347,8 +364,11 @@ def train(config: TrainConfig, out_dir: Path, *, resume: bool = False) -> TrainR
             train_dataset=sft_dataset(train_data.rows, prefix), eval_dataset=sft_dataset(validation_data.rows, prefix),
             callbacks=[EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience), finite_guard_class()()],
         )
-        trainer.remove_callback(ProgressCallback)  # rich progress bars, as everywhere else in fcbench
-        trainer.add_callback(RichProgressCallback())
+        # transformers prints its own bar, or (when its logging is quiet) every log dict: neither
+        trainer.remove_callback(ProgressCallback)
+        trainer.remove_callback(PrinterCallback)
+        # a rich bar on a terminal, as everywhere else in fcbench; in a log, a line every 30 s
+        trainer.add_callback(RichProgressCallback() if console.is_terminal else LogLines(f"train {config.name} {method}"))
         return _run_stage(trainer, folder / "checkpoints", resume)
 
     stages: list[StageResult] = []
