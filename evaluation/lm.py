@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import transformers
@@ -32,6 +32,9 @@ from lm_eval.models.huggingface import HFLM
 from lm_eval.models.utils_hf import stop_sequences_criteria
 from rich.progress import Progress, TaskID
 from transformers.cache_utils import DynamicCache, DynamicLayer
+
+if TYPE_CHECKING:
+    from fcbench.evaluation.constrained import Grammars
 
 
 class JsonAnswerStop(transformers.StoppingCriteria):
@@ -173,7 +176,7 @@ class FcbenchLM(HFLM):
     into the base weights (``merge_adapter``)."""
 
     def __init__(self, *args: Any, json_stop: bool = True, progress: Progress | None = None, soft_prompt: str | None = None,
-                 merge_adapter: bool = False, shared_prefix: bool = False, **kwargs: Any) -> None:
+                 merge_adapter: bool = False, shared_prefix: bool = False, constrained: bool = False, **kwargs: Any) -> None:
         self.merge_adapter = merge_adapter  # read by _create_model, which HFLM's __init__ calls
         super().__init__(*args, **kwargs)
         self.shared_prefix = shared_prefix
@@ -187,6 +190,15 @@ class FcbenchLM(HFLM):
         self._progress_task: TaskID | None = None
         self.generated = 0
         """Requests actually generated (the response cache answers the others)."""
+        self.grammars: Grammars | None = None
+        """With ``constrained``: each row decodes under its own item's answer grammar."""
+        if constrained:
+            from fcbench.evaluation.constrained import Grammars
+
+            self.grammars = Grammars(self.tokenizer, self.model.get_output_embeddings().weight.shape[0])
+        self.constraint = {"seconds": 0.0, "masked_tokens": 0, "unconstrained_rows": 0}
+        self._record_of: dict[str, str] = {}
+        self._batch_contexts: list[str] = []
 
     def _create_model(self, *args: Any, peft: str | None = None, **kwargs: Any) -> None:
         super()._create_model(*args, peft=peft, **kwargs)
@@ -201,7 +213,13 @@ class FcbenchLM(HFLM):
         if added_tokens or (self.merge_adapter and lora_only):
             self._model = self._model.merge_and_unload()
 
+    def tok_batch_encode(self, strings: list[str], *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        self._batch_contexts = list(strings)  # the rows of the batch _model_generate gets next, in order
+        return super().tok_batch_encode(strings, *args, **kwargs)
+
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
+        if self.grammars is not None:  # each prompt's item, whose offered functions make its grammar
+            self._record_of = {request.args[0]: request.doc["record"] for request in requests}
         self.generated += len(requests)
         if self.progress is None:
             return super().generate_until(requests, disable_tqdm=disable_tqdm)
@@ -219,6 +237,8 @@ class FcbenchLM(HFLM):
             generation_kwargs["do_sample"] = False
         if generation_kwargs.get("do_sample") is False and generation_kwargs["temperature"] == 0.0:
             generation_kwargs.pop("temperature")
+        if self.grammars is not None:
+            generation_kwargs["logits_processor"] = transformers.LogitsProcessorList([self._grammar_mask(context.shape[0])])
         criteria = stop_sequences_criteria(self.tokenizer, stop, context.shape[1], context.shape[0])
         answered = JsonAnswerStop(self.tokenizer, context.shape[1], stop, on_done=self._advance)
         if self.json_stop:
@@ -238,7 +258,19 @@ class FcbenchLM(HFLM):
                 **generation_kwargs,
             )
         self._advance(context.shape[0] - len(answered.done))  # the rows that ran to the budget or another stop
+        if self.grammars is not None:
+            mask = generation_kwargs["logits_processor"][0]
+            self.constraint["seconds"] += mask.seconds
+            self.constraint["masked_tokens"] += mask.masked_tokens
         return out
+
+    def _grammar_mask(self, rows: int) -> Any:
+        assert self.grammars is not None
+        contexts = self._batch_contexts if len(self._batch_contexts) == rows else [None] * rows
+        records = [self._record_of.get(c) if c is not None else None for c in contexts]
+        # a prompt lm-eval cut (left-truncated) no longer matches its item: that row decodes free, and is counted
+        self.constraint["unconstrained_rows"] += sum(r is None for r in records)
+        return self.grammars.mask([self.grammars.grammar(r) if r is not None else None for r in records])
 
     def _advance(self, rows: int) -> None:
         if self.progress is not None and self._progress_task is not None:

@@ -101,6 +101,9 @@ class EvalConfig:
     soft_prompt: bool = False
     """A ProMoT adapter with its stage-1 soft prompt attached, as on the task it was tuned for
     (without it, the default, is the paper's check that in-context abilities survive)."""
+    constrained: bool = False
+    """Decode each answer under the grammar of its item's answers (``evaluation/constrained.py``):
+    a candidate of its own."""
 
     def reading(self) -> Reading:
         return Reading(self.answer_format or ("auto" if self.mode == "native" else "fcbench"), self.mode)
@@ -115,7 +118,8 @@ class EvalConfig:
         adapter = f"+{self.adapter.resolve().name}{'+soft-prompt' if self.soft_prompt else ''}" if self.adapter else ""
         mode = "" if self.mode == "prompt" else f"-{self.mode}"
         answer_format = f"-{self.answer_format}" if self.answer_format and self.answer_format != EvalConfig(mode=self.mode).reading().answer_format else ""
-        return f"{model}{adapter}-{self.fewshot}shot{mode}{answer_format}"
+        constrained = "-constrained" if self.constrained else ""
+        return f"{model}{adapter}-{self.fewshot}shot{mode}{answer_format}{constrained}"
 
 
 @dataclass(slots=True)
@@ -134,6 +138,9 @@ def run_eval(cfg: EvalConfig, progress: Any = None) -> EvalRun:
     started = time.perf_counter()
     if cfg.soft_prompt and (cfg.backend != "hf" or cfg.mode != "prompt"):
         raise UserError("--soft-prompt works with --backend hf in prompt mode: the prompt's vectors are spliced into the model's input in process")
+    if cfg.constrained and (cfg.backend != "hf" or cfg.mode != "prompt"):
+        raise UserError("--constrained works with --backend hf in prompt mode: the grammar is fcbench's answer envelope, "
+                        "and it masks the model's scores in process (a native tool format differs per model)")
     if cfg.benchmark is not None:  # the user's own file, frozen as a suite of its own
         from fcbench.evaluation.user_benchmark import freeze_benchmark
 
@@ -203,13 +210,15 @@ def hf_backend(cfg: EvalConfig, progress: Any) -> Backend:
         from fcbench.evaluation.lm import FcbenchLM
 
         return _loaded(cfg, lambda: FcbenchLM(**model_args, batch_size=cfg.batch_size, device=device, json_stop=json_stop,
-                                                 merge_adapter=cfg.merge_adapter, shared_prefix=cfg.shared_prefix, progress=progress))
+                                                 merge_adapter=cfg.merge_adapter, shared_prefix=cfg.shared_prefix, constrained=cfg.constrained,
+                                                 progress=progress))
 
     def identity(_lm: Any) -> dict[str, Any]:
         return {"model": describe(cfg.model), "model_files": _stat_tree(Path(model_args["pretrained"])), "adapter": adapter_sha256, "dtype": dtype,
                 "soft_prompt": sha256_file(soft_prompt_path(cfg.adapter)) if cfg.soft_prompt and cfg.adapter else None,
                 "batch_size": cfg.batch_size, "json_stop": json_stop, "merge_adapter": cfg.merge_adapter and cfg.adapter is not None,
-                "shared_prefix": cfg.shared_prefix, "libraries": library_versions(("torch", "transformers", "peft", "lm_eval"))}
+                "shared_prefix": cfg.shared_prefix, "libraries": library_versions(("torch", "transformers", "peft", "lm_eval")),
+                **({"constrained": constrained_library()} if cfg.constrained else {})}
 
     return Backend(model_args, make_lm, {**model_args, **_common_metadata(cfg)}, {**describe(cfg.model), "path": model_args["pretrained"]}, identity,
                    device, dtype, adapter_sha256)
@@ -406,8 +415,28 @@ def _summary(cfg: EvalConfig, backend: Backend, frozen: FrozenBenchmark, results
             "seconds": round(seconds, 2),
             "items_per_second": round(n_items / seconds, 3) if seconds else None,
             "config": {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+            **({"constrained": constraint_record(lm)} if cfg.constrained else {}),
         },
     )
+
+
+def constrained_library() -> str:
+    from fcbench.evaluation.constrained import library_version
+
+    return library_version()
+
+
+def constraint_record(lm: Any) -> dict[str, Any]:
+    """What the grammar did: its library, the schema keywords it could not enforce (counted over
+    every item's offered functions), the rows it could not constrain, and its cost per token."""
+    stats = lm.constraint
+    return {
+        "library": constrained_library(),
+        "unenforced_keywords": dict(lm.grammars.unenforced),
+        "unconstrained_rows": stats["unconstrained_rows"],
+        "masked_tokens": stats["masked_tokens"],
+        "mask_us_per_token": round(1e6 * stats["seconds"] / stats["masked_tokens"], 1) if stats["masked_tokens"] else None,
+    }
 
 
 def _jsonable(value: Any) -> Any:
