@@ -45,9 +45,11 @@ def suite_name(path: Path, name: str | None = None) -> str:
     return chosen
 
 
-def freeze_benchmark(path: Path, name: str | None = None) -> Suite:
+def freeze_benchmark(path: Path, name: str | None = None, fewshot: Path | None = None) -> Suite:
     """Validate ``path``, freeze its records as a version of the user suite ``name`` and
-    register the suite; returns it. Freezing the same content again changes nothing."""
+    register the suite; returns it. Freezing the same content again changes nothing.
+    ``fewshot``: worked examples for few-shot prompts, frozen beside the records (without it the
+    suite is evaluated 0-shot)."""
     from fcbench.generators.validate import validate_files
 
     name = suite_name(path, name)
@@ -58,10 +60,11 @@ def freeze_benchmark(path: Path, name: str | None = None) -> Suite:
     if not report.clean:
         raise UserError(f"{path} holds no records")
     text = "".join(line + "\n" for line in report.clean)
+    shots = fewshot.read_text(encoding="utf-8") if fewshot is not None else ""
     folder = user_suites_dir() / name
     manifest_path = folder / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {"name": name, "benchmarks": {}}
-    version = _version_of(text)
+    version = _version_of(text + shots)
     if manifest.get("current") != version or version not in manifest["benchmarks"]:
         records_file = f"{version}.jsonl"
         _write_frozen(folder / records_file, text)
@@ -72,6 +75,10 @@ def freeze_benchmark(path: Path, name: str | None = None) -> Suite:
             "name": name, "file": records_file, "sha256": sha256_file(folder / records_file), "records": len(records), "source": str(path.resolve()),
             "frozen": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
+        if fewshot is not None:
+            shots_file = f"{version}-fewshot.jsonl"
+            _write_frozen(folder / shots_file, shots)
+            manifest["benchmarks"][version]["fewshot"] = {"file": shots_file, "sha256": sha256_file(folder / shots_file), "records": shots.count("\n")}
         manifest["current"] = version
         categories = sorted({record.category for record in records})
         write_together({**_task_files(name, categories), manifest_path: json.dumps(manifest, indent=2) + "\n"})

@@ -507,6 +507,50 @@ def bench(
 
 
 @app.command()
+def robustness(
+    variants: Annotated[str, typer.Option("--variants", help="Comma-separated: shuffled, distractors, reworded, noisy, shot_keys, encoding (default: all).")] = "shuffled,distractors,reworded,noisy,shot_keys,encoding",
+    model: Annotated[str, typer.Option("--model", help="smollm2-135m (embedded), a Hub id or a local folder.")] = DEFAULT_MODEL,
+    adapter: Annotated[Path | None, typer.Option("--adapter", exists=True, file_okay=False, help="A PEFT adapter folder, e.g. runs/NAME.")] = None,
+    fewshot: Annotated[int, typer.Option("--fewshot", min=0, max=8, help="Worked examples before each question (shot_keys varies them).")] = 0,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Items per category of the original; every variant gets the same items.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Keep it the same for every candidate you compare.")] = DEFAULT_BATCH_SIZE,
+    dtype: Annotated[str | None, typer.Option("--dtype", help="Default: bfloat16 where the CPU/GPU does it natively, else float32.")] = None,
+    constrained: Annotated[bool, typer.Option("--constrained/--no-constrained", help="The constrained-decoding candidate (see fcbench eval --constrained).")] = False,
+    results_dir: Annotated[Path, typer.Option("--results", help="Results go to RESULTS/[robust_<variant>/]<candidate>/.")] = RESULTS_DIR,
+    name: Annotated[str | None, typer.Option("--name", help="Candidate name (default as fcbench eval's).")] = None,
+    leaderboard_db: Annotated[Path, typer.Option("--db", help="Every evaluation is recorded here.")] = DEFAULT_DB,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of the table.")] = False,
+) -> None:
+    """Evaluate a candidate on the benchmark and on variants of the same items that keep their
+    meaning; print each variant's paired change and the candidate's consistency."""
+    from fcbench.evaluation.robustness import robustness as run_robustness
+    from fcbench.evaluation.runner import EvalConfig, run_eval
+    from fcbench.leaderboard.stats import format_p
+
+    cfg = EvalConfig(model=model, adapter=adapter, fewshot=fewshot, limit=limit, batch_size=batch_size, dtype=dtype, results_dir=results_dir, name=name, constrained=constrained)
+
+    def evaluate(c: EvalConfig) -> Any:
+        with item_progress(f"{c.candidate()} on {c.tasks[0]}", err_console if as_json else console) as progress:
+            return run_eval(c, progress=progress)
+
+    found = run_robustness(cfg, [v.strip() for v in variants.split(",") if v.strip()], leaderboard_db, evaluate)
+    if as_json:
+        board.print_json(found.to_json())
+        return
+    table = Table(title=f"{found.candidate}: {METRICS[0]} on variants of the same items (original #{found.original_id}: {found.original.percent_text(ci_decimals=1)}, {found.original.n} items)",
+                  caption="points; paired: exact McNemar, Holm over the variants; changed: items the variant rewrote", caption_justify="left")
+    for column in ("variant", "changed", "n", METRICS[0], "change", "95 % CI", "Holm p", "won/lost"):
+        table.add_column(column, justify="left" if column == "variant" else "right", overflow="fold")
+    for v in found.variants:
+        d = v.difference
+        table.add_row(v.variant, str(v.changed), str(v.score.n), v.score.percent_text(ci_decimals=1), f"{100 * d.difference:+.1f}",
+                      f"[{100 * d.low:.1f}, {100 * d.high:.1f}]", format_p(d.decisive_p).removeprefix("p = ").removeprefix("p "), f"{d.wins}/{d.losses}")
+    console.print(table)
+    console.print(f"consistency: {100 * found.consistency:.1f} % of items keep their verdict on every variant; "
+                  f"{len(found.broken)} item(s) right on the original are wrong on some variant", highlight=False)
+
+
+@app.command()
 def export(
     run: Annotated[Path, typer.Argument(help="A run folder fcbench train wrote, e.g. runs/NAME.")],
     out: Annotated[Path, typer.Option("--out", help="The folder to write: new, or empty.")],
