@@ -32,7 +32,7 @@ from fcbench.benchmark.record import Answer, Record, read_records
 from fcbench.benchmark.suites import find_frozen
 from fcbench.leaderboard.compare import Paired, Ranked, paired_family, ranked_evaluations
 from fcbench.leaderboard.stats import format_p, verdict_text
-from fcbench.leaderboard.store import Evaluation, ItemResult, item_results
+from fcbench.leaderboard.store import Evaluation, ItemResult, evaluations, item_results
 
 from fcbench.errors import CannotAnswer
 
@@ -243,6 +243,8 @@ class Outcome:
     calls: list[CallView] | None
     """None: the output held no readable answer (its verdict says why)."""
     unmade: list[str]
+    broken: bool = False
+    """On a robustness variant: right on the original item, wrong here."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,31 +267,39 @@ class ItemView:
     def verdicts(self) -> dict[str, str]:
         return {o.candidate: o.verdict for o in self.outcomes if not o.right}
 
+    @property
+    def broken(self) -> bool:
+        return any(o.broken for o in self.outcomes)
+
 
 def reading_of(ev: Evaluation) -> Reading:
     summary = json.loads(ev.summary)
     return Reading(summary.get("answer_format", "fcbench"), summary.get("mode", "prompt"))
 
 
-def outcome(ev: Evaluation, reading: Reading, item: ItemResult, record: Record | None, metric: str) -> Outcome:
+def outcome(ev: Evaluation, reading: Reading, item: ItemResult, record: Record | None, metric: str, right_before: bool = False) -> Outcome:
     verdict, messages = item.explained(metric)
     right = item.metrics.get(metric, 0.0) >= 1.0
     output = item.output or ""
     parsed = reading.read(output) if record is not None else None
     if parsed is None or parsed.answer is None or record is None:
-        return Outcome(ev.candidate, right, verdict, messages, output, None, [])
+        return Outcome(ev.candidate, right, verdict, messages, output, None, [], right_before and not right)
     calls, unmade = call_views(parsed.answer, record.gold)
-    return Outcome(ev.candidate, right, verdict, messages, output, calls, unmade)
+    return Outcome(ev.candidate, right, verdict, messages, output, calls, unmade, right_before and not right)
 
 
-def failure_items(evals: Sequence[Evaluation], items: Mapping[int, Mapping[str, ItemResult]], records: Mapping[str, Record], metric: str) -> list[ItemView]:
+def failure_items(evals: Sequence[Evaluation], items: Mapping[int, Mapping[str, ItemResult]], records: Mapping[str, Record], metric: str,
+                  right_on_original: Mapping[int, set[str]] | None = None) -> list[ItemView]:
     """Every item some candidate is not right on (``metric``), in benchmark order, with each
-    candidate's answer in the order of ``evals``."""
+    candidate's answer in the order of ``evals``. ``right_on_original``: per evaluation of a
+    robustness variant, the items its candidate got right on the original benchmark."""
     readings = {ev.id: reading_of(ev) for ev in evals}
+    before = right_on_original or {}
     ids = sorted({i for ev in evals for i in items[ev.id]}, key=lambda i: (records[i].line or 0, i) if i in records else (math.inf, i))
     views = []
     for item_id in ids:
-        outcomes = [outcome(ev, readings[ev.id], items[ev.id][item_id], records.get(item_id), metric) for ev in evals if item_id in items[ev.id]]
+        outcomes = [outcome(ev, readings[ev.id], items[ev.id][item_id], records.get(item_id), metric, item_id in before.get(ev.id, ()))
+                    for ev in evals if item_id in items[ev.id]]
         if all(o.right for o in outcomes):
             continue
         first = next(items[ev.id][item_id] for ev in evals if item_id in items[ev.id])
@@ -302,6 +312,22 @@ def failure_items(evals: Sequence[Evaluation], items: Mapping[int, Mapping[str, 
             outcomes,
         ))
     return views
+
+
+ROBUSTNESS_PREFIX = "robust_"
+"""The suites ``fcbench robustness`` freezes: variants of the benchmark's items, ids kept."""
+
+
+def right_on_original(conn: sqlite3.Connection, ev: Evaluation, metric: str) -> set[str]:
+    """The items ``ev``'s candidate got right in its newest evaluation on fcbench itself (the
+    original of a robustness variant): an item right there and wrong on the variant is one the
+    variant broke."""
+    from fcbench.benchmark.suites import FCBENCH
+
+    originals = [o for o in evaluations(conn, FCBENCH.name) if o.identity == ev.identity]
+    if not originals:
+        return set()
+    return {i for i, item in item_results(conn, originals[-1].id).items() if item.metrics.get(metric, 0.0) >= 1.0}
 
 
 def records_of(ev: Evaluation) -> dict[str, Record]:
@@ -336,12 +362,13 @@ def report_from_db(conn: sqlite3.Connection, out_dir: Path, benchmark: str, metr
     best = evals[0]
     ahead = paired_family(conn, [(evals[i + 1], evals[i]) for i in range(len(evals) - 1)], metric)
     items = {ev.id: item_results(conn, ev.id) for ev in evals}
+    original = {ev.id: right_on_original(conn, ev, metric) for ev in evals} if benchmark.startswith(ROBUSTNESS_PREFIX) else None
     return write_report(
         ranked, out_dir, metric=metric, benchmark=benchmark,
         ahead={p.a.id: p for p in ahead},
         versus_base=paired_family(conn, tuned_against_base(ranked), metric),
         versus_best=paired_family(conn, [(ev, best) for ev in evals[1:]], metric),
-        failures=failure_items(evals, items, records_of(best), metric),
+        failures=failure_items(evals, items, records_of(best), metric, original),
         browsed=candidate or best.candidate,
     )
 

@@ -162,3 +162,17 @@ def test_the_report_works_from_a_phone_to_a_wide_screen(report_dir: Path, tmp_pa
         image = Image.open(tmp_path / f"report-{width}.png").convert("L")
         assert image.width == width and image.height > 900
         assert ImageStat.Stat(image).stddev[0] > 10  # text and bars, not a blank page
+
+
+def test_on_a_robustness_variant_the_items_it_broke_are_marked(tmp_path: Path) -> None:
+    with opened(tmp_path / "lb.db") as conn:
+        record_results(conn, make_results(tmp_path / "o", "cand", set(range(8)), n=10))
+        variant = record_results(conn, make_results(tmp_path / "v", "cand", set(range(6)), n=10))
+        conn.execute("UPDATE evaluations SET benchmark = 'robust_noisy' WHERE id = ?", (variant,))  # as if recorded on the variant's suite
+        report_from_db(conn, tmp_path / "report", "robust_noisy", "exact_match")
+    html = (tmp_path / "report" / "index.html").read_text()
+    page = _Page()
+    page.feed(html)
+    # wrong on the variant: 6..9; right on the original before: 6 and 7
+    assert len(page.items) == 4 and [item["data-broken"] for item in page.items] == ["yes", "yes", "no", "no"]
+    assert html.count("right on the original: broken by this variant</span>") == 2 and 'id="broken-filter"' in html
