@@ -268,7 +268,8 @@ class FcbenchLM(HFLM):
         assert self.grammars is not None
         contexts = self._batch_contexts if len(self._batch_contexts) == rows else [None] * rows
         records = [self._record_of.get(c) if c is not None else None for c in contexts]
-        # a prompt lm-eval cut (left-truncated) no longer matches its item: that row decodes free, and is counted
+        # rows are matched to their items by the prompt strings lm-eval encoded for this batch; a row
+        # that matches none (never seen so far) decodes free, and is counted
         self.constraint["unconstrained_rows"] += sum(r is None for r in records)
         return self.grammars.mask([self.grammars.grammar(r) if r is not None else None for r in records])
 
