@@ -515,6 +515,7 @@ def robustness(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Items per category of the original; every variant gets the same items.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Keep it the same for every candidate you compare.")] = DEFAULT_BATCH_SIZE,
     dtype: Annotated[str | None, typer.Option("--dtype", help="Default: bfloat16 where the CPU/GPU does it natively, else float32.")] = None,
+    max_gen_toks: Annotated[int | None, typer.Option("--max-gen-toks", min=1, help="Generation budget per answer (default: the task's, 256); the same on every variant.")] = None,
     constrained: Annotated[bool, typer.Option("--constrained/--no-constrained", help="The constrained-decoding candidate (see fcbench eval --constrained).")] = False,
     results_dir: Annotated[Path, typer.Option("--results", help="Results go to RESULTS/[robust_<variant>/]<candidate>/.")] = RESULTS_DIR,
     name: Annotated[str | None, typer.Option("--name", help="Candidate name (default as fcbench eval's).")] = None,
@@ -527,7 +528,8 @@ def robustness(
     from fcbench.evaluation.runner import EvalConfig, run_eval
     from fcbench.leaderboard.stats import format_p
 
-    cfg = EvalConfig(model=model, adapter=adapter, fewshot=fewshot, limit=limit, batch_size=batch_size, dtype=dtype, results_dir=results_dir, name=name, constrained=constrained)
+    cfg = EvalConfig(model=model, adapter=adapter, fewshot=fewshot, limit=limit, batch_size=batch_size, dtype=dtype, max_gen_toks=max_gen_toks,
+                     results_dir=results_dir, name=name, constrained=constrained)
 
     def evaluate(c: EvalConfig) -> Any:
         with item_progress(f"{c.candidate()} on {c.tasks[0]}", err_console if as_json else console) as progress:
