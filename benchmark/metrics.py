@@ -79,11 +79,11 @@ def pair_calls(predicted: Sequence[Call], gold: Sequence[Call]) -> tuple[int, li
 
     Returns (true positives, [(predicted index, gold index), ...]).
     """
+    if len(predicted) == 1 and len(gold) == 1:  # most items: one pairing only
+        return (len(predicted[0].leaves & gold[0].leaves) if predicted[0].name == gold[0].name else 0), [(0, 0)]
     tp = [[len(pc.leaves & gc.leaves) if pc.name == gc.name else 0 for gc in gold] for pc in predicted]
     same = [[pc.name == gc.name for gc in gold] for pc in predicted]
     weight_of_tp = len(predicted) + len(gold) + 1  # TP first, then the number of same-name pairs
-    if len(predicted) == 1 and len(gold) == 1:
-        return tp[0][0], [(0, 0)]
     pairs = best_assignment([[tp[i][j] * weight_of_tp + same[i][j] for j in range(len(gold))] for i in range(len(predicted))])
     return sum(tp[i][j] for i, j in pairs), pairs
 
@@ -160,9 +160,8 @@ def _exact_implies_lenient(record: Record, predicted: Answer) -> bool:
     for call in predicted:
         if any(kind == "num" and type(value) is float for _, kind, value in call.leaves):
             return False
-        spec = next((f for f in record.functions if f.get("name") == call.name), None)
-        parameters = (spec or {}).get("parameters") or {}
-        if spec is None or not set(call.arguments) <= set(parameters.get("properties") or ()) or not set(parameters.get("required") or ()) <= set(call.arguments):
+        schema = record.schemas.get(call.name)
+        if schema is None or not call.arguments.keys() <= schema.properties or not schema.required <= call.arguments.keys():
             return False
     return True
 

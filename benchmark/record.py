@@ -133,10 +133,13 @@ class ArgumentSchema:
     ``jsonschema`` implementation. Both implement Draft 2020-12; tests check they agree.
     """
 
-    __slots__ = ("schema", "_fast", "_reference")
+    __slots__ = ("schema", "properties", "required", "_fast", "_reference")
 
     def __init__(self, schema: dict[str, Any]) -> None:
         self.schema = schema
+        # the parameter names it lists and requires, read once: scoring asks per prediction
+        self.properties = frozenset(schema.get("properties") or ()) if isinstance(schema, dict) else frozenset()
+        self.required = frozenset(schema.get("required") or ()) if isinstance(schema, dict) else frozenset()
         # Records come from other people: no reference may leave the document (checked before
         # compiling, in _compile_schema), and neither engine may fetch one, from a network or a
         # disk. Patterns run in linear time in both (see _bounded_pattern).
