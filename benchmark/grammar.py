@@ -77,6 +77,42 @@ def answer_schema(functions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"anyOf": [no_call, one, many]}
 
 
+NATIVE_FORMATS = ("hermes", "llama3", "mistral")
+"""Tool-call formats :func:`native_grammar` writes (``benchmark/formats.py`` reads them all)."""
+
+_PROSE = "/[^<{\\[\\s][^<]*/"
+"""An answer in words (native mode's abstention): anything not starting like a call."""
+
+
+def _named_calls(functions: Sequence[Mapping[str, Any]], arguments_key: str) -> dict[str, Any]:
+    calls = [{"type": "object", "properties": {"name": {"const": f["name"]}, arguments_key: _closed(f.get("parameters") or {"type": "object"})},
+              "required": ["name", arguments_key], "additionalProperties": False} for f in functions]
+    return calls[0] if len(calls) == 1 else {"anyOf": calls}
+
+
+def native_grammar(functions: Sequence[Mapping[str, Any]], answer_format: str) -> str:
+    """The answers a model may write in its own tool-call format, as a Lark grammar with JSON
+    Schema parts (llguidance's ``%json``): one or more calls of the offered functions, or words.
+
+    - ``hermes``: ``<tool_call>\\n{"name", "arguments"}\\n</tool_call>`` blocks;
+    - ``llama3``: ``{"name", "parameters"}`` objects, several separated by ``;``;
+    - ``mistral``: ``[TOOL_CALLS]`` and a JSON list of ``{"name", "arguments"}``.
+    """
+    import json
+
+    if not functions:
+        return f"start: prose\nprose: {_PROSE}\n"
+    if answer_format == "hermes":
+        call = f'call: "<tool_call>\\n" payload "\\n</tool_call>" "\\n"?\npayload: %json {json.dumps(_named_calls(functions, "arguments"))}\n'
+        return f"start: call+ | prose\n{call}prose: {_PROSE}\n"
+    if answer_format == "llama3":
+        return f'start: payload ("; " payload)* | prose\npayload: %json {json.dumps(_named_calls(functions, "parameters"))}\nprose: {_PROSE}\n'
+    if answer_format == "mistral":
+        listed = {"type": "array", "items": _named_calls(functions, "arguments"), "minItems": 1}
+        return f'start: "[TOOL_CALLS]" payload | prose\npayload: %json {json.dumps(listed)}\nprose: {_PROSE}\n'
+    raise ValueError(f"no native grammar for {answer_format!r}; formats: {', '.join(NATIVE_FORMATS)}")
+
+
 def schema_keywords(schemas: Iterable[Any]) -> Counter[str]:
     """How often each keyword occurs in these schemas, nested ones included (property names
     are not keywords; the values of ``enum``, ``const``, ``default`` are data)."""

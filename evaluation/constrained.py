@@ -10,6 +10,10 @@ a gigabyte on disk for a CPU-only install. llguidance is one dependency-free whe
 lm-format-enforcer were not chosen: the first brings a larger stack for the same JSON Schema
 path, the second walks the vocabulary in Python.
 
+In native mode the grammar is the model's own tool-call format (``hermes``, ``llama3``,
+``mistral``; ``benchmark/grammar.py``'s :func:`native_grammar`): calls of the offered functions
+in that format, or an answer in words, which native mode reads as no call.
+
 A row whose next token the grammar did not allow (a row that already finished, fed padding) is
 left unconstrained from then on; nothing a model writes can raise here.
 """
@@ -24,7 +28,7 @@ from typing import Any
 
 import torch
 import transformers
-from fcbench.benchmark.grammar import answer_schema, schema_keywords, unenforced
+from fcbench.benchmark.grammar import NATIVE_FORMATS, answer_schema, native_grammar, schema_keywords, unenforced
 
 LIBRARY = "llguidance"
 
@@ -48,13 +52,17 @@ def library_version() -> str:
 
 
 class Grammars:
-    """Compiles (and caches) the answer grammar of each record, for one tokenizer."""
+    """Compiles (and caches) the answer grammar of each record, for one tokenizer and one answer
+    format: fcbench's envelope (prompt mode), or a model's own tool-call format (native mode)."""
 
-    def __init__(self, tokenizer: Any, vocab_size: int) -> None:
+    def __init__(self, tokenizer: Any, vocab_size: int, answer_format: str = "fcbench") -> None:
         import llguidance.hf
 
+        if answer_format != "fcbench" and answer_format not in NATIVE_FORMATS:
+            raise ValueError(f"no grammar for answer format {answer_format!r}")
         self.tokenizer = llguidance.hf.from_tokenizer(tokenizer, n_vocab=vocab_size)
         self.vocab_size = vocab_size
+        self.answer_format = answer_format
         self.unenforced: dict[str, int] = {}
         """Keywords of the offered functions the grammar could not enforce, over every item."""
 
@@ -66,6 +74,8 @@ class Grammars:
             functions = list(record_from_json(json.loads(record_json)).functions)
         for keyword, count in unenforced(schema_keywords(f.get("parameters") for f in functions), ENFORCED).items():
             self.unenforced[keyword] = self.unenforced.get(keyword, 0) + count
+        if self.answer_format != "fcbench":
+            return _compiled_lark(native_grammar(functions, self.answer_format))
         # key order kept, never sorted: the grammar writes properties in the schema's order ("name" first)
         return _compiled(json.dumps(answer_schema(functions)))
 
@@ -78,6 +88,13 @@ def _compiled(schema: str) -> str:
     import llguidance
 
     return llguidance.LLMatcher.grammar_from_json_schema(schema, defaults=_SEPARATORS)
+
+
+@cache
+def _compiled_lark(lark: str) -> str:
+    import llguidance
+
+    return llguidance.LLMatcher.grammar_from_lark(lark)
 
 
 class GrammarMask(transformers.LogitsProcessor):

@@ -176,7 +176,7 @@ class FcbenchLM(HFLM):
     into the base weights (``merge_adapter``)."""
 
     def __init__(self, *args: Any, json_stop: bool = True, progress: Progress | None = None, soft_prompt: str | None = None,
-                 merge_adapter: bool = False, shared_prefix: bool = False, constrained: bool = False, **kwargs: Any) -> None:
+                 merge_adapter: bool = False, shared_prefix: bool = False, constrained: bool = False, constrained_format: str = "fcbench", **kwargs: Any) -> None:
         self.merge_adapter = merge_adapter  # read by _create_model, which HFLM's __init__ calls
         super().__init__(*args, **kwargs)
         self.shared_prefix = shared_prefix
@@ -195,7 +195,7 @@ class FcbenchLM(HFLM):
         if constrained:
             from fcbench.evaluation.constrained import Grammars
 
-            self.grammars = Grammars(self.tokenizer, self.model.get_output_embeddings().weight.shape[0])
+            self.grammars = Grammars(self.tokenizer, self.model.get_output_embeddings().weight.shape[0], constrained_format)
         self.constraint = {"seconds": 0.0, "masked_tokens": 0, "unconstrained_rows": 0}
         self._record_of: dict[str, str] = {}
         self._batch_contexts: list[str] = []

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from fcbench.benchmark.formats import Mode, Reading
 from fcbench.benchmark.frozen import FrozenBenchmark
+from fcbench.benchmark.grammar import NATIVE_FORMATS
 from fcbench.benchmark.jsonl import json_text
 from fcbench.benchmark.prompt import PROMPT_FORMAT_VERSION, Encoding
 from fcbench.benchmark.provenance import git_commit, library_versions, sha256_file, sha256_tree
@@ -138,9 +139,10 @@ def run_eval(cfg: EvalConfig, progress: Any = None) -> EvalRun:
     started = time.perf_counter()
     if cfg.soft_prompt and (cfg.backend != "hf" or cfg.mode != "prompt"):
         raise UserError("--soft-prompt works with --backend hf in prompt mode: the prompt's vectors are spliced into the model's input in process")
-    if cfg.constrained and (cfg.backend != "hf" or cfg.mode != "prompt"):
-        raise UserError("--constrained works with --backend hf in prompt mode: the grammar is fcbench's answer envelope, "
-                        "and it masks the model's scores in process (a native tool format differs per model)")
+    if cfg.constrained and cfg.backend != "hf":
+        raise UserError("--constrained works with --backend hf: the grammar masks the model's scores in process")
+    if cfg.constrained and cfg.mode == "native" and cfg.reading().answer_format not in NATIVE_FORMATS:
+        raise UserError(f"--constrained in native mode needs the model's own format: --answer-format {' or '.join(NATIVE_FORMATS)} (auto cannot be one grammar)")
     if cfg.benchmark is not None:  # the user's own file, frozen as a suite of its own
         from fcbench.evaluation.user_benchmark import freeze_benchmark
 
@@ -211,6 +213,7 @@ def hf_backend(cfg: EvalConfig, progress: Any) -> Backend:
 
         return _loaded(cfg, lambda: FcbenchLM(**model_args, batch_size=cfg.batch_size, device=device, json_stop=json_stop,
                                                  merge_adapter=cfg.merge_adapter, shared_prefix=cfg.shared_prefix, constrained=cfg.constrained,
+                                                 constrained_format=cfg.reading().answer_format,
                                                  progress=progress))
 
     def identity(_lm: Any) -> dict[str, Any]:

@@ -148,3 +148,56 @@ def test_a_tiny_model_decodes_only_what_its_items_grammar_allows(tiny_llama_dir:
         ids = tokenizer.encode(prediction["output"], add_special_tokens=False)
         # a random model's answer may run out of budget, but never leaves its grammar
         assert all(matcher.consume_token(i) for i in ids) and not matcher.is_error(), prediction
+
+
+NATIVE = [  # format, an answer it allows, one it forbids
+    ("hermes", '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>\n<tool_call>\n{"name": "set_volume", "arguments": {"level": 3}}\n</tool_call>',
+     '<tool_call>\n{"name": "set_volume", "arguments": {"level": 300}}\n</tool_call>'),
+    ("llama3", '{"name": "get_weather", "parameters": {"city": "Oslo"}}; {"name": "set_volume", "parameters": {"level": 3}}',
+     '{"name": "get_weather", "arguments": {"city": "Oslo"}}'),
+    ("mistral", '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Oslo"}}]', '[TOOL_CALLS][{"name": "get_time", "arguments": {}}]'),
+]
+
+
+@pytest.mark.parametrize(("answer_format", "allowed", "forbidden"), NATIVE, ids=[n[0] for n in NATIVE])
+def test_a_native_grammar_allows_the_models_own_calls_or_words(answer_format: str, allowed: str, forbidden: str) -> None:
+    from fcbench.benchmark.formats import Reading
+    from fcbench.benchmark.grammar import native_grammar
+    from fcbench.evaluation.constrained import _compiled_lark
+
+    grammar = _compiled_lark(native_grammar([WEATHER, VOLUME], answer_format))
+
+    def accepts(text: str) -> bool:
+        matcher = _matcher(grammar)
+        return all(matcher.consume_token(i) for i in _tokenizer().encode(text, add_special_tokens=False)) and not matcher.is_error() and matcher.is_accepting()
+
+    assert accepts(allowed) and not accepts(forbidden) and accepts("Sorry, no function here can do that.")
+    # what the grammar allows, the format's reader reads as the calls it holds
+    assert len(Reading(answer_format, "native").read(allowed).answer or ()) in (1, 2)
+
+
+def test_native_mode_is_constrained_in_the_models_own_format(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    from fcbench.benchmark.grammar import native_grammar
+    from fcbench.evaluation.constrained import _compiled_lark
+    from fcbench.evaluation.runner import EvalConfig, run_eval
+    from test_native_mode import HERMES_TEMPLATE, _with_template
+
+    from fcbench.errors import UserError
+
+    model = _with_template(tiny_llama_dir, tmp_path / "tools-llama", HERMES_TEMPLATE)
+    common = dict(model=str(model), limit=1, batch_size=4, dtype="float32", max_gen_toks=40, results_dir=tmp_path / "r", mode="native", constrained=True, cache=False)
+    with pytest.raises(UserError, match="--answer-format hermes or llama3 or mistral"):
+        run_eval(EvalConfig(**common))  # auto: every format at once is no one grammar
+    run = run_eval(EvalConfig(**common, answer_format="hermes"))
+    assert run.summary.candidate.endswith("-native-hermes-constrained") and run.summary.run["constrained"]["unconstrained_rows"] == 0
+    import llguidance
+    import llguidance.hf
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    benchmark = {r.id: r for r in read_records(FCBENCH.frozen().path)[0]}
+    for line in (run.out_dir / "predictions.jsonl").read_text().splitlines():
+        prediction = json.loads(line)
+        grammar = _compiled_lark(native_grammar(list(benchmark[prediction["id"]].functions), "hermes"))
+        matcher = llguidance.LLMatcher(llguidance.hf.from_tokenizer(tokenizer), grammar)
+        assert all(matcher.consume_token(i) for i in tokenizer.encode(prediction["output"], add_special_tokens=False)) and not matcher.is_error(), prediction
