@@ -124,6 +124,10 @@ def run_bench(cfg: BenchConfig, console: Console) -> BenchOutcome:
         with opened(cfg.db) as conn:
             record_results(conn, run.out_dir)
         s = run.summary
+        if eval_cfg.adapter is not None and s.adapter is not None:
+            from fcbench.export import refresh_card
+
+            refresh_card(eval_cfg.adapter, cfg.db, s.adapter.sha256)  # the run folder's card gains the scores
         elapsed = time.perf_counter() - started
         # the whole evaluation stage's time left, at the pace of the candidates so far
         left = f"; about {elapsed / (done + 1) * (len(todo) - done - 1) / 60:.0f} min left for {len(todo) - done - 1} more" if done + 1 < len(todo) else ""

@@ -397,6 +397,11 @@ def evaluate(
         with opened(leaderboard_db) as conn:
             evaluation_id = record_results(conn, run.out_dir)
         console.print(f"recorded as evaluation #{evaluation_id} in [bold]{leaderboard_db}[/]")
+        if cfg.adapter is not None and s.adapter is not None:
+            from fcbench.export import refresh_card
+
+            if card := refresh_card(cfg.adapter, leaderboard_db, s.adapter.sha256):
+                console.print(f"updated the model card [bold]{card}[/] with the adapter's leaderboard scores")
 
 
 def _print_run(result: Any) -> None:

@@ -161,3 +161,15 @@ def adapter_scores(db: Path, adapter_sha256s: set[str]) -> list[CardScores]:
         return [CardScores(candidate=ev.candidate, benchmark=ev.benchmark, benchmark_version=ev.benchmark_version, fewshot=ev.fewshot,
                            n_items=ev.n_items, item_limit=ev.item_limit, created=ev.created, estimates=metric_estimates(conn, ev.id))
                 for _, ev in sorted(newest.items())]
+
+
+def refresh_card(run: Path, db: Path, adapter_sha256: str | None = None) -> Path | None:
+    """Rewrite the run folder's own model card with the leaderboard's scores for its adapter:
+    what ``fcbench eval`` and ``make bench`` do once they have recorded an evaluation of it.
+    The card is outside the adapter's checksums, so rewriting it changes nothing else. None: not
+    a run folder fcbench trained (no ``run.json``), or no leaderboard at ``db``."""
+    manifest = read_manifest(run)
+    if manifest is None or not db.is_file():
+        return None
+    scores = adapter_scores(db, {adapter_sha256 or sha256_tree(run, ADAPTER_FILES)})
+    return write_model_card(run, manifest, scores, scores_from=str(db))

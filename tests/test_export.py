@@ -233,3 +233,17 @@ def test_a_promot_export_keeps_its_soft_prompt_and_a_merge_leaves_it_out(embedde
     merged = export_run(run, tmp_path / "merged", merge=True)
     assert merged.notes == ["the stage-1 soft prompt is left out: only the LoRA adapter is merged (export without --merge to keep it)"]
     assert not any(name.startswith(STAGE1_DIR) for name in merged.files) and "model.safetensors" in merged.files
+
+
+def test_evaluating_a_run_puts_its_scores_on_the_run_folders_own_card(lora_run: tuple[Path, TrainConfig], tmp_path: Path) -> None:
+    from fcbench.cli import app
+
+    run, _ = lora_run
+    db = tmp_path / "lb.db"
+    args = ["eval", "--model", DEFAULT_MODEL, "--adapter", str(run), "--limit", "1", "--batch-size", "4", "--dtype", "float32", "--max-gen-toks", "8",
+            "--results", str(tmp_path / "results"), "--db", str(db), "--no-cache"]
+    result = CliRunner().invoke(app, args, terminal_width=400)
+    assert result.exit_code == 0, result.output
+    card = (run / MODEL_CARD).read_text()
+    assert "updated the model card" in result.output and f"from `{db}`" in card and "| overall | 4 | 0.0 (0–49) |" in card
+    verify_adapter(run, DEFAULT_MODEL)  # the card is outside the checksums: the adapter is still the one trained
