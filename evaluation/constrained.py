@@ -35,10 +35,12 @@ LIBRARY = "llguidance"
 ENFORCED = frozenset({
     "type", "properties", "required", "additionalProperties", "enum", "const", "items", "minItems", "maxItems",
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "pattern", "format",
-    "anyOf", "oneOf", "allOf", "$ref", "$defs", "definitions", "prefixItems",
+    "anyOf", "oneOf", "allOf", "prefixItems",
 })
-"""The keywords llguidance turns into grammar (each checked in tests on a violating value).
-Anything else an offered function uses is counted as unenforced in the evaluation's summary."""
+"""The keywords llguidance turns into grammar here (each checked in tests on a violating value).
+Anything else an offered function uses is counted as unenforced in the evaluation's summary:
+``$ref`` among them, since a function's ``#/$defs/...`` would resolve against the answer
+schema's root, not the function's."""
 
 _SEPARATORS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 """The answer's layout: json.dumps' own, as the gold answers and the prompt's examples are written
@@ -66,7 +68,9 @@ class Grammars:
         self.unenforced: dict[str, int] = {}
         """Keywords of the offered functions the grammar could not enforce, over every item."""
 
-    def grammar(self, record_json: str) -> str:
+    def grammar(self, record_json: str) -> str | None:
+        """The record's answer grammar; None where llguidance cannot compile it (that row then
+        decodes free, and is counted)."""
         functions = json.loads(record_json).get("input", {}).get("functions")
         if functions is None:  # the seed's form: the spec is inferred from the example
             from fcbench.benchmark.record import record_from_json
@@ -74,10 +78,13 @@ class Grammars:
             functions = list(record_from_json(json.loads(record_json)).functions)
         for keyword, count in unenforced(schema_keywords(f.get("parameters") for f in functions), ENFORCED).items():
             self.unenforced[keyword] = self.unenforced.get(keyword, 0) + count
-        if self.answer_format != "fcbench":
-            return _compiled_lark(native_grammar(functions, self.answer_format))
-        # key order kept, never sorted: the grammar writes properties in the schema's order ("name" first)
-        return _compiled(json.dumps(answer_schema(functions)))
+        try:
+            if self.answer_format != "fcbench":
+                return _compiled_lark(native_grammar(functions, self.answer_format))
+            # key order kept, never sorted: the grammar writes properties in the schema's order ("name" first)
+            return _compiled(json.dumps(answer_schema(functions)))
+        except ValueError:
+            return None
 
     def mask(self, grammars: Sequence[str | None]) -> GrammarMask:
         return GrammarMask(self.tokenizer, grammars, self.vocab_size)
@@ -103,7 +110,10 @@ class GrammarMask(transformers.LogitsProcessor):
     def __init__(self, tokenizer: Any, grammars: Sequence[str | None], vocab_size: int) -> None:
         import llguidance
 
-        self.matchers = [llguidance.LLMatcher(tokenizer, g) if g is not None else None for g in grammars]
+        matchers = [llguidance.LLMatcher(tokenizer, g) if g is not None else None for g in grammars]
+        self.failed = sum(m is not None and m.is_error() for m in matchers)
+        """Grammars llguidance refused when the matcher was made (an unresolvable reference): those rows decode free."""
+        self.matchers = [None if m is None or m.is_error() else m for m in matchers]
         self.vocab_size = vocab_size
         self.words = (vocab_size + 31) // 32
         self.started = False

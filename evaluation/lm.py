@@ -262,16 +262,18 @@ class FcbenchLM(HFLM):
             mask = generation_kwargs["logits_processor"][0]
             self.constraint["seconds"] += mask.seconds
             self.constraint["masked_tokens"] += mask.masked_tokens
+            self.constraint["unconstrained_rows"] += mask.failed
         return out
 
     def _grammar_mask(self, rows: int) -> Any:
         assert self.grammars is not None
         contexts = self._batch_contexts if len(self._batch_contexts) == rows else [None] * rows
         records = [self._record_of.get(c) if c is not None else None for c in contexts]
+        grammars = [self.grammars.grammar(r) if r is not None else None for r in records]
         # rows are matched to their items by the prompt strings lm-eval encoded for this batch; a row
-        # that matches none (never seen so far) decodes free, and is counted
-        self.constraint["unconstrained_rows"] += sum(r is None for r in records)
-        return self.grammars.mask([self.grammars.grammar(r) if r is not None else None for r in records])
+        # that matches none, or whose grammar cannot be compiled, decodes free, and is counted
+        self.constraint["unconstrained_rows"] += sum(g is None for g in grammars)
+        return self.grammars.mask(grammars)
 
     def _advance(self, rows: int) -> None:
         if self.progress is not None and self._progress_task is not None:

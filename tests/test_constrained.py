@@ -100,6 +100,14 @@ CASES = {
     "const": (_f(a={"const": "c"}), _call({"a": "c"}), _call({"a": "d"})),
     "anyOf": (_f(a={"anyOf": [{"type": "integer"}, {"type": "null"}]}), _call({"a": None}), _call({"a": "n"})),
     "name": (_f(a={"type": "integer"}), _call({"a": 1}), _call({"a": 1}, name="g")),  # only an offered function's name
+    # and the rest of what ENFORCED claims, which the benchmarks do not use today
+    "minLength": (_f(a={"type": "string", "minLength": 2}), _call({"a": "ab"}), _call({"a": "a"})),
+    "maxLength": (_f(a={"type": "string", "maxLength": 2}), _call({"a": "ab"}), _call({"a": "abc"})),
+    "exclusiveMinimum": (_f(a={"type": "integer", "exclusiveMinimum": 3}), _call({"a": 4}), _call({"a": 3})),
+    "exclusiveMaximum": (_f(a={"type": "integer", "exclusiveMaximum": 3}), _call({"a": 2}), _call({"a": 3})),
+    "oneOf": (_f(a={"oneOf": [{"type": "integer"}, {"type": "boolean"}]}), _call({"a": True}), _call({"a": "t"})),
+    "allOf": (_f(a={"allOf": [{"type": "integer"}, {"minimum": 2}]}), _call({"a": 2}), _call({"a": 1})),
+    "prefixItems": (_f(a={"type": "array", "prefixItems": [{"type": "string"}, {"type": "integer"}], "items": False}), _call({"a": ["x", 1]}), _call({"a": [1, "x"]})),
 }
 
 
@@ -201,3 +209,18 @@ def test_native_mode_is_constrained_in_the_models_own_format(tiny_llama_dir: Pat
         grammar = _compiled_lark(native_grammar(list(benchmark[prediction["id"]].functions), "hermes"))
         matcher = llguidance.LLMatcher(llguidance.hf.from_tokenizer(tokenizer), grammar)
         assert all(matcher.consume_token(i) for i in tokenizer.encode(prediction["output"], add_special_tokens=False)) and not matcher.is_error(), prediction
+
+
+def test_a_grammar_llguidance_refuses_leaves_its_row_free_and_is_counted() -> None:
+    import torch
+    from fcbench.evaluation.constrained import ENFORCED, Grammars
+
+    # "#/$defs/..." would resolve against the answer schema's root, where there is no $defs
+    ref = {"name": "f", "parameters": {"type": "object", "properties": {"a": {"$ref": "#/$defs/small"}}, "required": ["a"], "$defs": {"small": {"type": "integer"}}}}
+    record = json.dumps({"input": {"functions": [ref]}})
+    grammars = Grammars(_tokenizer(), len(_tokenizer()))
+    mask = grammars.mask([grammars.grammar(record), grammars.grammar(json.dumps({"input": {"functions": [WEATHER]}}))])
+    assert mask.failed == 1 and grammars.unenforced == {"$defs": 1, "$ref": 1} and "$ref" not in ENFORCED
+    scores = torch.zeros(2, len(_tokenizer()))
+    masked = mask(torch.zeros(2, 1, dtype=torch.long), scores.clone())
+    assert torch.isfinite(masked[0]).all() and not torch.isfinite(masked[1]).all()  # the first row free, the second under its grammar
