@@ -123,6 +123,9 @@ def register(suite: Suite, *, replace: bool = False) -> Suite:
 USER_PREFIX = "user_"
 """Every user suite's lm-eval names start with this, so none can take a built-in suite's."""
 
+ROBUSTNESS_PREFIX = "robust_"
+"""The user suites ``fcbench robustness`` freezes: variants of fcbench's items, ids kept."""
+
 
 def user_suites_dir() -> Path:
     return fcbench_home() / "suites"

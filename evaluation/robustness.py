@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from fcbench.benchmark.metrics import Estimate, estimate
-from fcbench.benchmark.suites import FCBENCH
+from fcbench.benchmark.suites import FCBENCH, ROBUSTNESS_PREFIX
 from fcbench.evaluation.runner import EvalConfig, EvalRun, run_eval
 from fcbench.evaluation.user_benchmark import freeze_benchmark
 from fcbench.generators.robustness import VARIANTS, changed, variant
@@ -35,7 +35,6 @@ from fcbench.leaderboard.store import item_results, opened, record_results, reso
 from fcbench.errors import UserError
 
 METRIC = "exact_match"
-SUITE_PREFIX = "robust_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +93,7 @@ def freeze_variant(name: str, items: list[dict[str, Any]], shots: list[dict[str,
     with tempfile.TemporaryDirectory() as scratch:
         records = _write_jsonl(Path(scratch) / f"{name}.jsonl", varied)
         fewshot = _write_jsonl(Path(scratch) / f"{name}-fewshot.jsonl", varied_shots) if varied_shots else None
-        suite = freeze_benchmark(records, f"{SUITE_PREFIX}{name}", fewshot)
+        suite = freeze_benchmark(records, f"{ROBUSTNESS_PREFIX}{name}", fewshot)
     return suite.group, changed({r["id"]: r for r in items}, varied)
 
 

@@ -29,7 +29,7 @@ from fcbench.benchmark.formats import Reading
 from fcbench.benchmark.groups import Group
 from fcbench.benchmark.metrics import METRICS, Estimate, pair_calls
 from fcbench.benchmark.record import Answer, Record, read_records
-from fcbench.benchmark.suites import find_frozen
+from fcbench.benchmark.suites import ROBUSTNESS_PREFIX, find_frozen
 from fcbench.leaderboard.compare import Paired, Ranked, paired_family, ranked_evaluations
 from fcbench.leaderboard.stats import format_p, verdict_text
 from fcbench.leaderboard.store import Evaluation, ItemResult, evaluations, item_results
@@ -312,10 +312,6 @@ def failure_items(evals: Sequence[Evaluation], items: Mapping[int, Mapping[str, 
             outcomes,
         ))
     return views
-
-
-ROBUSTNESS_PREFIX = "robust_"
-"""The suites ``fcbench robustness`` freezes: variants of the benchmark's items, ids kept."""
 
 
 def right_on_original(conn: sqlite3.Connection, ev: Evaluation, metric: str) -> set[str]:
