@@ -25,7 +25,7 @@ import argparse
 import json
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,9 +87,13 @@ class ForwardClock:
     decode_steps: int = 0
     decode_rows: int = 0
     attention_flops: float = 0.0
+    batches: list[tuple[int, int, int]] = field(default_factory=list)
+    """Per batch: rows, prompt width, decode steps."""
     _started: float = 0.0
 
     def attach(self, model: Any) -> None:
+        # a PEFT model generates through its base model, whose forward is the one that runs
+        model = model.get_base_model() if hasattr(model, "get_base_model") else model
         model.register_forward_pre_hook(self._before, with_kwargs=True)
         model.register_forward_hook(self._after, with_kwargs=True)
 
@@ -109,7 +113,11 @@ class ForwardClock:
             config = module.config
             # q·k and attention·v: 2 matmuls of 2 FLOPs per multiply-add, causal half of the new block
             self.attention_flops += 4 * rows * config.num_hidden_layers * config.hidden_size * width * (cached + width / 2)
+            self.batches.append((rows, cached + width, 0))
         else:
+            if self.batches:
+                rows_, width_, steps = self.batches[-1]
+                self.batches[-1] = (rows_, width_, steps + 1)
             self.decode_seconds += seconds
             self.decode_steps += 1
             self.decode_rows += rows
@@ -150,6 +158,10 @@ def profile(cfg: EvalConfig, console: Console) -> None:
     console.print(f"prefill: {clock.prefill_tokens} positions ({clock.prefill_tokens / n:.0f} per item; {1 - clock.prefill_real_tokens / max(clock.prefill_tokens, 1):.0%} padding), "
                   f"{flops / clock.prefill_seconds / 1e9:.0f} GFLOP/s against a bf16 matmul peak of {peak / 1e9:.0f} GFLOP/s: "
                   f"[bold]{flops / clock.prefill_seconds / peak:.0%}[/] (goal >= 40 %)")
+    budget = max(steps for _, _, steps in clock.batches) + 1 if clock.batches else 0
+    at_budget = sum(steps + 1 >= budget for _, _, steps in clock.batches)
+    console.print(f"{len(clock.batches)} batches (rows, prompt width, decode steps): {' '.join(f'{r}x{w}:{s}' for r, w, s in clock.batches)}; "
+                  f"{at_budget} ran to the longest ({budget} new tokens)")
 
 
 def _outputs(out_dir: Path) -> dict[str, str]:

@@ -122,3 +122,24 @@ def test_a_shared_prefix_gives_the_same_scores_at_every_step(tiny_llama_dir) -> 
     assert torch.equal(runs[False][0], runs[True][0])
     assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(runs[False][1], runs[True][1]))
     assert runs[True][2]._prefix is not None and len(runs[True][2]._prefix[0]) >= 16  # the prefix was computed apart
+
+
+def test_a_frozen_models_head_gets_a_contiguous_input_and_the_same_scores(tiny_llama_dir) -> None:
+    """Frozen weights (as under PEFT) and bf16, the evaluation's case: prefill's last-position
+    slice reaches the output layer contiguous, and every step's scores are bit-identical."""
+    from fcbench.evaluation.lm import contiguous_head_input
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir, padding_side="left")
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.bfloat16).eval().requires_grad_(False)
+    batch = tokenizer(["Question: what time is it?", "Functions: [] Question: convert 5 GBP to JPY please"], return_tensors="pt", padding=True)
+    settings = dict(max_new_tokens=12, do_sample=False, pad_token_id=tokenizer.pad_token_id, output_scores=True, return_dict_in_generate=True)
+    with torch.no_grad():
+        before = model.generate(**batch, **settings)
+        contiguous_head_input(model)
+        seen: list[bool] = []
+        model.lm_head.register_forward_hook(lambda module, args, output: seen.append(args[0].is_contiguous()))
+        after = model.generate(**batch, **settings)
+    assert seen and all(seen)
+    assert torch.equal(before.sequences, after.sequences)
+    assert all(torch.equal(a, b) for a, b in zip(before.scores, after.scores, strict=True))
