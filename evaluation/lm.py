@@ -11,6 +11,8 @@
 - A shared prefix computed once (``shared_prefix``): the tokens every prompt of a batch starts
   with (the system prompt; in few-shot, the worked examples too) are run once and their keys
   and values copied to every row (:func:`shared_layout`).
+- An unmerged LoRA adapter's layers computed as PEFT computes them, in fewer passes
+  (``exact_lora.streamline_lora``): same values, bit for bit.
 - The output layer fed a contiguous input (:func:`contiguous_head_input`): same values, and a
   frozen model (every PEFT model) no longer copies its output matrix once per row in prefill.
 - A progress bar advanced per item: as each row's answer is final, the rest at the end of its batch.
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import transformers
 from fcbench.benchmark.parser import answer_is_final
+from fcbench.evaluation.exact_lora import streamline_lora
 from fcbench.models.soft_prompt import load_soft_prompt
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
@@ -226,6 +229,8 @@ class FcbenchLM(HFLM):
         lora_only = bool(configs) and all(getattr(c, "peft_type", None) == "LORA" for c in configs)
         if added_tokens or (self.merge_adapter and lora_only):
             self._model = self._model.merge_and_unload()
+        elif configs:  # unmerged: PEFT's values in fewer passes (exact_lora)
+            streamline_lora(self._model)
         contiguous_head_input(self._model)
 
     def tok_batch_encode(self, strings: list[str], *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:

@@ -142,10 +142,9 @@ def test_a_tiny_model_decodes_only_what_its_items_grammar_allows(tiny_llama_dir:
     record = run.summary.run["constrained"]
     assert record["library"].startswith("llguidance ") and record["unenforced_keywords"] == {} and record["unconstrained_rows"] == 0
     assert record["masked_tokens"] > 0
-    from transformers import AutoTokenizer
-
     import llguidance
     import llguidance.hf
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
     benchmark = {r.id: r for r in read_records(FCBENCH.frozen().path)[0]}
