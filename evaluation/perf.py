@@ -159,10 +159,10 @@ def profile(cfg: EvalConfig, console: Console) -> None:
     console.print(f"prefill: {clock.prefill_tokens} positions ({clock.prefill_tokens / n:.0f} per item; {1 - clock.prefill_real_tokens / max(clock.prefill_tokens, 1):.0%} padding), "
                   f"{flops / clock.prefill_seconds / 1e9:.0f} GFLOP/s against a bf16 matmul peak of {peak / 1e9:.0f} GFLOP/s: "
                   f"[bold]{flops / clock.prefill_seconds / peak:.0%}[/] (goal >= 40 %)")
-    budget = max(steps for _, _, steps in clock.batches) + 1 if clock.batches else 0
+    budget = max(run.summary.run.get("max_gen_toks") or [0])
     at_budget = sum(steps + 1 >= budget for _, _, steps in clock.batches)
-    console.print(f"{len(clock.batches)} batches (rows, prompt width, decode steps): {' '.join(f'{r}x{w}:{s}' for r, w, s in clock.batches)}; "
-                  f"{at_budget} ran to the longest ({budget} new tokens)")
+    console.print(f"{len(clock.batches)} batches (rows x prompt width: decode steps): {' '.join(f'{r}x{w}:{s}' for r, w, s in clock.batches)}; "
+                  f"{at_budget} ran to the {budget}-token budget")
 
 
 def _outputs(out_dir: Path) -> dict[str, str]:
