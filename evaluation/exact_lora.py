@@ -8,7 +8,7 @@ prefill. :func:`streamline_lora` rebinds each plain LoRA layer's forward so that
 
 - the fp32 copy of an input is made once for the layers that read the same tensor (q, k and v
   share theirs, as do gate and up);
-- the scale is folded into B when it is a power of two (alpha / r is 2 in every shipped recipe):
+- the scale is folded into B when it is a power of two (alpha / r is 2 in the SmolLM2 recipes):
   scaling by a power of two is exact, so ``x @ A.T @ (s * B).T`` has the very bits of
   ``(x @ A.T @ B.T) * s``; any other scale multiplies the product in place;
 - the base output is added into the product in place: ``p + r`` is ``r + p``, bit for bit.
