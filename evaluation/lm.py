@@ -15,6 +15,9 @@
   (``exact_lora.streamline_lora``): same values, bit for bit.
 - The output layer fed a contiguous input (:func:`contiguous_head_input`): same values, and a
   frozen model (every PEFT model) no longer copies its output matrix once per row in prefill.
+- Continuous batching (``continuous``, :mod:`fcbench.evaluation.continuous`): a row leaves the
+  batch as soon as its answer is done and a waiting prompt takes its place, instead of every
+  batch decoding until its longest answer ends.
 - A progress bar advanced per item: as each row's answer is final, the rest at the end of its batch.
 
 Registered as lm-eval model ``fcbench-hf``; it takes the same arguments as ``hf``.
@@ -34,6 +37,7 @@ from fcbench.evaluation.exact_lora import streamline_lora
 from fcbench.models.soft_prompt import load_soft_prompt
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
+from lm_eval.models.utils import Collator, handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
 from lm_eval.models.utils_hf import stop_sequences_criteria
 from rich.progress import Progress, TaskID
 from transformers.cache_utils import DynamicCache, DynamicLayer
@@ -55,18 +59,20 @@ class JsonAnswerStop(transformers.StoppingCriteria):
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
         for row, ids in enumerate(input_ids):
-            if row not in self.done and self._row_is_done(ids[self.prompt_length :]):
+            if row not in self.done and row_is_done(self.tokenizer, ids[self.prompt_length :], self.stop):
                 self.done.add(row)
                 if self.on_done is not None:
                     self.on_done(1)
         return torch.tensor([row in self.done for row in range(input_ids.shape[0])], device=input_ids.device)
 
-    def _row_is_done(self, generated: torch.Tensor) -> bool:
-        text = self.tokenizer.decode(generated, skip_special_tokens=True)
-        if any(s in text for s in self.stop):
-            return True
-        # Only a closing brace can complete an object: skip the decode-and-parse otherwise.
-        return "}" in self.tokenizer.decode(generated[-1:], skip_special_tokens=True) and answer_is_final(text)
+
+def row_is_done(tokenizer: Any, generated: torch.Tensor | list[int], stop: Sequence[str], json_answers: bool = True) -> bool:
+    """A stop string has appeared in the generated text, or (``json_answers``) its answer is final."""
+    text = tokenizer.decode(generated, skip_special_tokens=True)
+    if any(s in text for s in stop if s):
+        return True
+    # Only a closing brace can complete an object: skip the decode-and-parse otherwise.
+    return json_answers and "}" in tokenizer.decode(generated[-1:], skip_special_tokens=True) and answer_is_final(text)
 
 
 class GrowingKVLayer(DynamicLayer):
@@ -101,6 +107,12 @@ class GrowingKVLayer(DynamicLayer):
         if old is not None and self._length:
             buffer[..., : self._length, :] = old[..., : self._length, :]
         return buffer
+
+    def assign(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        """Hold ``keys`` and ``values`` instead (a batch rebuilt with other rows), with room to grow."""
+        self._key_buffer = self._value_buffer = None
+        self._length = 0
+        self.update(keys, values)
 
     def _adopt_current(self) -> None:
         """After an operation of the parent that replaced ``keys``/``values`` (crop, batch
@@ -146,6 +158,11 @@ def contiguous_head_input(model: Any) -> None:
     if head is not None:
         head.register_forward_pre_hook(lambda module, args: tuple(a.contiguous() if isinstance(a, torch.Tensor) else a for a in args))
 
+
+PLAIN_GENERATION_CONFIG = frozenset({"bos_token_id", "eos_token_id", "pad_token_id", "transformers_version", "_from_model_config", "use_cache",
+                                     "output_attentions", "output_hidden_states", "max_length", "max_new_tokens", "do_sample", "temperature", "top_p", "top_k"})
+"""Generation-config fields that leave greedy decoding plain argmax (sampling settings are unused when greedy)."""
+GREEDY_KWARGS = frozenset({"do_sample", "temperature", "until", "max_gen_toks", "top_p", "top_k"})
 
 MIN_SHARED_PREFIX = 16
 """Fewer shared tokens than this are not worth a forward pass of their own."""
@@ -193,10 +210,13 @@ class FcbenchLM(HFLM):
     into the base weights (``merge_adapter``)."""
 
     def __init__(self, *args: Any, json_stop: bool = True, progress: Progress | None = None, soft_prompt: str | None = None,
-                 merge_adapter: bool = False, shared_prefix: bool = False, constrained: bool = False, constrained_format: str = "fcbench", **kwargs: Any) -> None:
+                 merge_adapter: bool = False, shared_prefix: bool = False, continuous: bool = False, constrained: bool = False,
+                 constrained_format: str = "fcbench", **kwargs: Any) -> None:
         self.merge_adapter = merge_adapter  # read by _create_model, which HFLM's __init__ calls
         super().__init__(*args, **kwargs)
         self.shared_prefix = shared_prefix
+        self.continuous = continuous
+        self.continuous_stats = {"prefills": 0, "decode_steps": 0, "decoded_rows": 0}
         self._prefix: tuple[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] | None = None
         """The last shared prefix and its keys and values (batch 1): every batch of a run starts
         with the same system prompt (and worked examples)."""
@@ -241,13 +261,73 @@ class FcbenchLM(HFLM):
         if self.grammars is not None:  # each prompt's item, whose offered functions make its grammar
             self._record_of = {request.args[0]: request.doc["record"] for request in requests}
         self.generated += len(requests)
+        generate = self._generate_continuously if self._continues(requests) else super().generate_until
         if self.progress is None:
-            return super().generate_until(requests, disable_tqdm=disable_tqdm)
+            return generate(requests, disable_tqdm=disable_tqdm)
         self._progress_task = self.progress.add_task("generating", total=len(requests))
         try:
-            return super().generate_until(requests, disable_tqdm=True)
+            return generate(requests, disable_tqdm=True)
         finally:
             self._progress_task = None
+
+    def _continues(self, requests: list[Any]) -> bool:
+        """Continuous batching applies: asked for, greedy, and nothing ``generate`` would add to
+        plain argmax decoding (a grammar, a prompt-learning adapter's virtual tokens, a logits
+        processor from the model's generation config)."""
+        if (not self.continuous or self.grammars is not None or self.backend != "causal" or self._prompt_learning()
+                or self.think_end_token is not None):
+            return False
+        if set(self.model.generation_config.to_diff_dict()) - PLAIN_GENERATION_CONFIG:
+            return False
+        for request in requests:
+            kwargs = normalize_gen_kwargs(request.args[1], self.max_gen_toks)
+            if kwargs.get("do_sample") or set(kwargs) - GREEDY_KWARGS:
+                return False
+        return True
+
+    def _prompt_learning(self) -> bool:
+        return bool(getattr(getattr(self.model, "active_peft_config", None), "is_prompt_learning", False))
+
+    def _generate_continuously(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
+        """lm-eval's ``generate_until`` (same grouping, order, context truncation, stop handling and
+        response cache) with each group of requests decoded by one :class:`ContinuousGreedy`
+        pool of ``batch_size`` rows instead of batch after batch."""
+        from fcbench.evaluation.continuous import ContinuousGreedy
+
+        order = Collator([r.args for r in requests], sort_fn=lambda req: (-len(self.tok_encode(req[0])), req[0]), group_by="gen_kwargs", group_fn=lambda x: x[1])
+        eos = self.tok_decode(self.eot_token_id, skip_special_tokens=False)
+        eos_ids = self.model.generation_config.eos_token_id
+        eos_ids = set(eos_ids if isinstance(eos_ids, list) else [] if eos_ids is None else [eos_ids])
+        model = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model  # the forward PEFT's generate runs
+        answers: list[str] = []
+        for group in order.get_batched(n=0):  # n=0: each group of equal generation kwargs whole
+            contexts, all_kwargs = zip(*group, strict=True)
+            kwargs = normalize_gen_kwargs(all_kwargs[0], self.max_gen_toks)
+            until = handle_stop_sequences(kwargs.pop("until", None), eos=eos)
+            budget = kwargs.pop("max_gen_toks")
+
+            def encode(indices: Sequence[int], contexts: Sequence[str] = contexts, budget: int = budget) -> tuple[torch.Tensor, torch.Tensor]:
+                ids, mask = self.tok_batch_encode([contexts[i] for i in indices], left_truncate_len=self.max_length - budget, truncation=self.truncation)
+                return ids.to(self.device), mask.to(self.device)
+
+            engine = ContinuousGreedy(model, pool_size=self.batch_size, max_new_tokens=budget, eos_ids=eos_ids,
+                                      done=lambda tokens, until=until: row_is_done(self.tokenizer, tokens, until, json_answers=self.json_stop),
+                                      new_cache=lambda: growing_kv_cache(self.model.config), start_cache=self._start_cache, on_done=self._advance)
+            with torch.autocast(device_type=self.device.type, dtype=self.mixed_precision_dtype, enabled=self.mixed_precision_dtype is not None):
+                generated = engine.run(len(contexts), encode)
+            for key in self.continuous_stats:
+                self.continuous_stats[key] += getattr(engine, key)
+            for tokens, context in zip(generated, contexts, strict=True):
+                answer = postprocess_generated_text(generation=self.tok_decode(tokens), stop=until, think_end_token=None)
+                answers.append(answer)
+                self.cache_hook.add_partial("generate_until", (context, all_kwargs[0]), answer)
+        return order.get_original(answers)
+
+    def _start_cache(self, ids: torch.Tensor, mask: torch.Tensor, cache: DynamicCache) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """A prefill's shared prefix put into ``cache`` (``shared_prefix``): the batch rewritten to
+        match, and how many of its positions the cache already holds."""
+        layout = self._shared(ids, mask, cache)
+        return (ids, mask, 0) if layout is None else (layout.input_ids, layout.attention_mask, layout.prefix_length)
 
     def _model_generate(self, context: torch.Tensor, max_length: int, stop: list[str], **generation_kwargs: Any) -> torch.Tensor:
         # Mirrors HFLM._model_generate (greedy when no temperature is given), with our criterion
@@ -304,8 +384,7 @@ class FcbenchLM(HFLM):
         previous batch) and put into ``cache`` for every row; the batch rewritten to match."""
         # A prompt-learning adapter (prompt tuning) puts its virtual tokens in front of every
         # forward pass: a prefix computed apart would hold them twice.
-        peft_config = getattr(self.model, "active_peft_config", None)
-        if (not self.shared_prefix or attention_mask is None or getattr(peft_config, "is_prompt_learning", False)
+        if (not self.shared_prefix or attention_mask is None or self._prompt_learning()
                 or any(type(layer) is not GrowingKVLayer for layer in cache.layers)):
             return None
         layout = shared_layout(context, attention_mask, self.tokenizer.pad_token_id)

@@ -8,12 +8,13 @@ response cache:
   run), timed in process through ``lm_eval.simple_evaluate``;
 - **fcbench eval, exact**: the defaults: lm-eval's computation with fcbench's JSON-aware stop,
   KV cache, streamlined LoRA layers and contiguous head input, which change no output;
-- **fcbench eval**: the fast path, with what may round differently: the shared prefix computed
-  once per batch (``--shared-prefix``) and an adapter merged into the base weights
-  (``--merge-adapter``);
+- **fcbench eval**: the fast path, with what may round differently: continuous batching
+  (``--continuous``), the shared prefix computed once (``--shared-prefix``) and, when named, an
+  adapter merged into the base weights (``--merge-adapter``);
 - with ``--loop``, the per-item ``model.generate`` loop one writes first (base model only).
 
-    python -m fcbench.evaluation.perf [--limit 50] [--fewshot 3] [--adapter runs/NAME] [--loop] [--fast [merge-adapter] [shared-prefix]]
+    python -m fcbench.evaluation.perf [--limit 50] [--fewshot 3] [--adapter runs/NAME] [--loop] [--skip-exact]
+        [--fast [continuous] [shared-prefix] [merge-adapter]]
 
 Prints each run's time, items/s and ratios, and the verdict agreement of the fast path with
 plain lm-eval, every differing item listed (goal: identical verdicts on at least 99 %).
@@ -42,7 +43,14 @@ from rich.table import Table
 GOAL_RATIO = 5.0
 """fcbench eval against the per-item loop (the first round's goal)."""
 GOAL_AGREEMENT = 0.99
-FAST_PATHS = ("shared-prefix", "merge-adapter")
+FAST_PATHS = ("continuous", "shared-prefix", "merge-adapter")
+DEFAULT_FAST = ("continuous", "shared-prefix")
+"""The fast paths that keep an adapter unmerged (merging changed more than 1 % of verdicts)."""
+
+
+def fast_settings(fast: set[str] | list[str]) -> dict[str, bool]:
+    """EvalConfig fields for the named fast paths."""
+    return {path.replace("-", "_"): path in fast for path in FAST_PATHS}
 
 
 def per_item_loop(model_dir: str, prompts: list[str], max_new_tokens: int, dtype: str) -> tuple[list[str], float]:
@@ -177,24 +185,27 @@ def main() -> None:
     parser.add_argument("--adapter", type=Path, default=None)
     parser.add_argument("--loop", action="store_true", help="also time the per-item generate loop (base model only)")
     parser.add_argument("--profile", action="store_true", help="only profile fcbench eval: prefill, decode, FLOP/s")
-    parser.add_argument("--fast", nargs="*", choices=FAST_PATHS, default=list(FAST_PATHS), help="the fast paths of the 'fcbench eval' run (default: both; none: no such run)")
+    parser.add_argument("--fast", nargs="*", choices=FAST_PATHS, default=list(DEFAULT_FAST),
+                        help=f"the fast paths of the 'fcbench eval' run (default: {' '.join(DEFAULT_FAST)}; none: no such run); with --profile, the paths profiled")
+    parser.add_argument("--skip-exact", action="store_true", help="no 'fcbench eval, exact' run: the fast path against plain lm-eval only")
     args = parser.parse_args()
     console = Console()
     dtype = preferred_dtype("cpu")
     if args.profile:
         with tempfile.TemporaryDirectory() as tmp:
             profile(EvalConfig(model=args.model, adapter=args.adapter, limit=args.limit, fewshot=args.fewshot, cache=False, dtype=dtype,
-                               results_dir=Path(tmp), name="profile"), console)
+                               results_dir=Path(tmp), name="profile", **fast_settings(args.fast)), console)
         return
     records: dict[str, Record] = {r.id: r for r in read_records(FCBENCH.frozen().path)[0]}
     timings: dict[str, float] = {}
     outputs: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         common = dict(model=args.model, adapter=args.adapter, limit=args.limit, fewshot=args.fewshot, cache=False, dtype=dtype)
-        runs = [("fcbench eval, exact", set())] + ([("fcbench eval", set(args.fast))] if args.fast else [])
+        runs = ([] if args.skip_exact else [("fcbench eval, exact", set())]) + ([("fcbench eval", set(args.fast))] if args.fast else [])
+        if not runs:
+            parser.error("--skip-exact needs a fast path to time")
         for name, fast in runs:
-            run = run_eval(EvalConfig(**common, results_dir=Path(tmp) / name.replace(" ", "_").replace(",", ""), name="perf",
-                                      shared_prefix="shared-prefix" in fast, merge_adapter="merge-adapter" in fast))
+            run = run_eval(EvalConfig(**common, results_dir=Path(tmp) / name.replace(" ", "_").replace(",", ""), name="perf", **fast_settings(fast)))
             timings[name], outputs[name] = run.summary.run["seconds"], _outputs(run.out_dir)
             model_args = run.summary.run["lm_eval_model_args"]
             rows = [json.loads(line) for path in sorted(run.out_dir.glob("samples_*.jsonl")) for line in path.read_text().splitlines()]
@@ -204,7 +215,7 @@ def main() -> None:
         loop_outputs, timings["per-item loop"] = per_item_loop(resolve_model(args.model), [row["arguments"][0][0] for row in rows], max_new_tokens, dtype)
         outputs["per-item loop"] = dict(zip((row["doc"]["id"] for row in rows), loop_outputs, strict=True))
 
-    ids = sorted(outputs["fcbench eval, exact"])
+    ids = sorted(outputs[runs[0][0]])
     scores = {name: {i: score_output(records[i], texts[i]) for i in ids} for name, texts in outputs.items()}
     n = len(ids)
     what = f"{args.model}{' + ' + str(args.adapter) if args.adapter else ''}, {args.fewshot}-shot"

@@ -99,6 +99,10 @@ class EvalConfig:
     """The tokens every prompt of a batch starts with (the system prompt, the worked examples)
     computed once per batch instead of once per row. Off by default: in bf16 its rounding
     changed 4 verdicts of 200 (docs/performance.md); the same scores in fp32."""
+    continuous: bool = False
+    """Continuous batching (``evaluation/continuous.py``): a row leaves the batch when its answer
+    is done and a waiting prompt takes its place, so no batch decodes for its longest answer.
+    Which rows share a forward pass changes, which can move a bf16 rounding (docs/performance.md)."""
     soft_prompt: bool = False
     """A ProMoT adapter with its stage-1 soft prompt attached, as on the task it was tuned for
     (without it, the default, is the paper's check that in-context abilities survive)."""
@@ -212,7 +216,8 @@ def hf_backend(cfg: EvalConfig, progress: Any) -> Backend:
         from fcbench.evaluation.lm import FcbenchLM
 
         return _loaded(cfg, lambda: FcbenchLM(**model_args, batch_size=cfg.batch_size, device=device, json_stop=json_stop,
-                                                 merge_adapter=cfg.merge_adapter, shared_prefix=cfg.shared_prefix, constrained=cfg.constrained,
+                                                 merge_adapter=cfg.merge_adapter, shared_prefix=cfg.shared_prefix, continuous=cfg.continuous,
+                                                 constrained=cfg.constrained,
                                                  constrained_format=cfg.reading().answer_format,
                                                  progress=progress))
 
@@ -220,7 +225,7 @@ def hf_backend(cfg: EvalConfig, progress: Any) -> Backend:
         return {"model": describe(cfg.model), "model_files": _stat_tree(Path(model_args["pretrained"])), "adapter": adapter_sha256, "dtype": dtype,
                 "soft_prompt": sha256_file(soft_prompt_path(cfg.adapter)) if cfg.soft_prompt and cfg.adapter else None,
                 "batch_size": cfg.batch_size, "json_stop": json_stop, "merge_adapter": cfg.merge_adapter and cfg.adapter is not None,
-                "shared_prefix": cfg.shared_prefix, "libraries": library_versions(("torch", "transformers", "peft", "lm_eval")),
+                "shared_prefix": cfg.shared_prefix, "continuous": cfg.continuous, "libraries": library_versions(("torch", "transformers", "peft", "lm_eval")),
                 **({"constrained": constrained_library()} if cfg.constrained else {})}
 
     return Backend(model_args, make_lm, {**model_args, **_common_metadata(cfg)}, {**describe(cfg.model), "path": model_args["pretrained"]}, identity,

@@ -358,6 +358,7 @@ def evaluate(
     benchmark_name: Annotated[str | None, typer.Option("--benchmark-name", help="--benchmark: the suite's name (default: the file's stem).")] = None,
     merge_adapter: Annotated[bool, typer.Option("--merge-adapter/--no-merge-adapter", help="Fold a LoRA adapter into the base weights: faster, but rounding changes some verdicts (off: lm-eval's path).")] = False,
     shared_prefix: Annotated[bool, typer.Option("--shared-prefix/--no-shared-prefix", help="Compute the prompts' shared start once per batch: faster, but bf16 rounding changes some verdicts (off: lm-eval's path).")] = False,
+    continuous: Annotated[bool, typer.Option("--continuous/--no-continuous", help="Continuous batching: a row leaves its batch when its answer is done and a waiting prompt joins; faster, but bf16 rounding can change some verdicts (off: lm-eval's batches).")] = False,
     soft_prompt: Annotated[bool, typer.Option("--soft-prompt/--no-soft-prompt", help="A ProMoT --adapter with its stage-1 soft prompt attached (the task it was tuned for); a candidate of its own.")] = False,
     constrained: Annotated[bool, typer.Option("--constrained/--no-constrained", help="Decode under a grammar of the offered functions' answers (llguidance); a candidate of its own (<name>-constrained).")] = False,
 ) -> None:
@@ -375,7 +376,7 @@ def evaluate(
         results_dir=results_dir, name=name, mode=mode, answer_format=answer_format, backend=backend, base_url=base_url,  # type: ignore[arg-type]
         api_key_env=api_key_env, concurrency=concurrency, request_timeout_s=request_timeout, tensor_parallel_size=tensor_parallel_size,
         data_parallel_size=data_parallel_size, benchmark=benchmark, benchmark_name=benchmark_name, merge_adapter=merge_adapter, shared_prefix=shared_prefix, soft_prompt=soft_prompt,
-        constrained=constrained,
+        constrained=constrained, continuous=continuous,
     )
     cfg.reading()  # an unknown mode or format is refused before anything loads
     with item_progress(cfg.candidate()) as progress:
