@@ -6,15 +6,18 @@ response cache:
 
 - **plain lm-eval**: ``lm_eval run --model hf`` on fcbench's tasks (what a user of lm-eval would
   run), timed in process through ``lm_eval.simple_evaluate``;
-- **fcbench eval, exact**: the defaults: lm-eval's computation with fcbench's JSON-aware stop,
-  KV cache, streamlined LoRA layers and contiguous head input, which change no output;
+- **fcbench eval, exact**: lm-eval's computation with fcbench's JSON-aware stop, KV cache,
+  streamlined LoRA layers and contiguous head input, which change no output (the default in
+  bf16 and fp16);
 - **fcbench eval**: the fast path, with what may round differently: continuous batching
-  (``--continuous``), the shared prefix computed once (``--shared-prefix``) and, when named, an
-  adapter merged into the base weights (``--merge-adapter``);
+  (``--continuous``) and the shared prefix computed once (``--shared-prefix``), the default in
+  fp32, and, when named, an adapter merged into the base weights (``--merge-adapter``);
+- with ``--also``, more fast paths in the same run (``--also continuous --also
+  continuous,shared-prefix``), each against the same plain lm-eval run;
 - with ``--loop``, the per-item ``model.generate`` loop one writes first (base model only).
 
     python -m fcbench.evaluation.perf [--limit 50] [--fewshot 3] [--adapter runs/NAME] [--loop] [--skip-exact]
-        [--fast [continuous] [shared-prefix] [merge-adapter]]
+        [--fast [continuous] [shared-prefix] [merge-adapter]] [--also PATH[,PATH...]]...
 
 Prints each run's time, items/s and ratios, and the verdict agreement of the fast path with
 plain lm-eval, every differing item listed (goal: identical verdicts on at least 99 %).
@@ -51,6 +54,20 @@ DEFAULT_FAST = ("continuous", "shared-prefix")
 def fast_settings(fast: set[str] | list[str]) -> dict[str, bool]:
     """EvalConfig fields for the named fast paths."""
     return {path.replace("-", "_"): path in fast for path in FAST_PATHS}
+
+
+def fast_paths(text: str) -> frozenset[str]:
+    """``continuous,shared-prefix`` as a set of fast paths (``--also``)."""
+    paths = frozenset(part.strip() for part in text.split(",") if part.strip())
+    unknown = sorted(paths - set(FAST_PATHS))
+    if unknown or not paths:
+        raise argparse.ArgumentTypeError(f"{text!r}: name fast paths among {', '.join(FAST_PATHS)}, joined by commas")
+    return paths
+
+
+def fast_run_name(fast: frozenset[str], named: bool) -> str:
+    """The row name of a fast run: 'fcbench eval', or with its paths where several are timed."""
+    return f"fcbench eval ({'+'.join(p for p in FAST_PATHS if p in fast)})" if named else "fcbench eval"
 
 
 def per_item_loop(model_dir: str, prompts: list[str], max_new_tokens: int, dtype: str) -> tuple[list[str], float]:
@@ -188,6 +205,8 @@ def main() -> None:
     parser.add_argument("--fast", nargs="*", choices=FAST_PATHS, default=list(DEFAULT_FAST),
                         help=f"the fast paths of the 'fcbench eval' run (default: {' '.join(DEFAULT_FAST)}; none: no such run); with --profile, the paths profiled")
     parser.add_argument("--skip-exact", action="store_true", help="no 'fcbench eval, exact' run: the fast path against plain lm-eval only")
+    parser.add_argument("--also", type=fast_paths, action="append", default=[], metavar="PATH[,PATH...]",
+                        help="another fast run in the same comparison, e.g. --also continuous --also continuous,shared-prefix")
     args = parser.parse_args()
     console = Console()
     dtype = preferred_dtype("cpu")
@@ -201,11 +220,13 @@ def main() -> None:
     outputs: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         common = dict(model=args.model, adapter=args.adapter, limit=args.limit, fewshot=args.fewshot, cache=False, dtype=dtype)
-        runs = ([] if args.skip_exact else [("fcbench eval, exact", set())]) + ([("fcbench eval", set(args.fast))] if args.fast else [])
+        fast_sets = list(dict.fromkeys(([frozenset(args.fast)] if args.fast else []) + args.also))
+        runs = ([] if args.skip_exact else [("fcbench eval, exact", frozenset())]) + [(fast_run_name(f, len(fast_sets) > 1), f) for f in fast_sets]
         if not runs:
             parser.error("--skip-exact needs a fast path to time")
         for name, fast in runs:
-            run = run_eval(EvalConfig(**common, results_dir=Path(tmp) / name.replace(" ", "_").replace(",", ""), name="perf", **fast_settings(fast)))
+            folder = "".join(c if c.isalnum() or c == "-" else "_" for c in name)
+            run = run_eval(EvalConfig(**common, results_dir=Path(tmp) / folder, name="perf", **fast_settings(fast)))
             timings[name], outputs[name] = run.summary.run["seconds"], _outputs(run.out_dir)
             model_args = run.summary.run["lm_eval_model_args"]
             rows = [json.loads(line) for path in sorted(run.out_dir.glob("samples_*.jsonl")) for line in path.read_text().splitlines()]
@@ -222,17 +243,18 @@ def main() -> None:
     table = Table(title=f"{n} items, {what}, {dtype}, greedy, up to {max_new_tokens} new tokens")
     for column in ("runner", "seconds", "items/s", "x plain lm-eval", *METRICS):
         table.add_column(column, justify="left" if column == "runner" else "right")
-    for name in ("per-item loop", "plain lm-eval", "fcbench eval, exact", "fcbench eval"):
+    fcbench_runs = [name for name, _ in runs]
+    for name in ("per-item loop", "plain lm-eval", *fcbench_runs):
         if name in timings:
             overall = aggregate(list(scores[name].values()))["overall"]
             table.add_row(name, f"{timings[name]:.1f}", f"{n / timings[name]:.3f}", f"{timings['plain lm-eval'] / timings[name]:.2f}",
                           *(f"{overall[m].mean:.3f}" for m in METRICS))
     console.print(table)
     if "per-item loop" in timings:
-        ratio = timings["per-item loop"] / min(timings[name] for name in ("fcbench eval", "fcbench eval, exact") if name in timings)
+        ratio = timings["per-item loop"] / min(timings[name] for name in fcbench_runs)
         console.print(f"fcbench eval is {ratio:.2f}x the per-item loop (goal {GOAL_RATIO:.0f}x: {'[green]met[/]' if ratio >= GOAL_RATIO else '[red]not met[/]'})")
     console.print("eval times include model load and lm-eval set-up")
-    for name in (name for name in ("fcbench eval, exact", "fcbench eval") if name in timings):
+    for name in fcbench_runs:
         differ = [i for i in ids if str(scores[name][i].verdict.error_type) != str(scores["plain lm-eval"][i].verdict.error_type)
                   or scores[name][i].exact_match != scores["plain lm-eval"][i].exact_match]
         share = 1 - len(differ) / n

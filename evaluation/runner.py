@@ -95,14 +95,13 @@ class EvalConfig:
     layers run their adapter in fp32 on a CPU (PEFT keeps adapters in fp32), the merged model in
     the base dtype. Off by default: rounding the merged weights changed verdicts on more than 1 %
     of items (docs/performance.md)."""
-    shared_prefix: bool = False
+    shared_prefix: bool | None = None
     """The tokens every prompt of a batch starts with (the system prompt, the worked examples)
-    computed once per batch instead of once per row. Off by default: in bf16 its rounding
-    changed 4 verdicts of 200 (docs/performance.md); the same scores in fp32."""
-    continuous: bool = False
+    computed once per batch instead of once per row. None: as ``fast_paths_keep_verdicts``."""
+    continuous: bool | None = None
     """Continuous batching (``evaluation/continuous.py``): a row leaves the batch when its answer
     is done and a waiting prompt takes its place, so no batch decodes for its longest answer.
-    Which rows share a forward pass changes, which can move a bf16 rounding (docs/performance.md)."""
+    None: as ``fast_paths_keep_verdicts``."""
     soft_prompt: bool = False
     """A ProMoT adapter with its stage-1 soft prompt attached, as on the task it was tuned for
     (without it, the default, is the paper's check that in-context abilities survive)."""
@@ -190,6 +189,10 @@ class Backend:
     device: str | None = None
     dtype: str | None = None
     adapter_sha256: str | None = None
+    fast_paths: dict[str, bool] | None = None
+    """In process: which of the paths that may round differently from lm-eval's are on, as
+    resolved for the dtype (``fast_paths_keep_verdicts``). A path still stands aside where it
+    does not apply: both for prompt-learning adapters, continuous batching for grammars."""
 
 
 def _common_metadata(cfg: EvalConfig) -> dict[str, Any]:
@@ -197,6 +200,16 @@ def _common_metadata(cfg: EvalConfig) -> dict[str, Any]:
     if cfg.prompt_encoding:
         metadata["prompt_encoding"] = cfg.prompt_encoding
     return metadata
+
+
+def fast_paths_keep_verdicts(dtype: str) -> bool:
+    """Whether the shared prefix and continuous batching are on when not asked for either way.
+    Both change which rows share a forward pass and which positions a matmul computes at once.
+    In float32 that moved no verdict: 200 of 200 identical to plain ``lm_eval run``, for the quick
+    adapter and for the base model 3-shot (docs/performance.md). In bf16 the rounding moved 3 % of
+    them, above the 1 % a default may change, and fp16 (GPUs without bf16) was not measured. There
+    lm-eval's own path is the default."""
+    return dtype in ("float32", "float")
 
 
 def hf_backend(cfg: EvalConfig, progress: Any) -> Backend:
@@ -211,12 +224,16 @@ def hf_backend(cfg: EvalConfig, progress: Any) -> Backend:
     adapter_sha256 = sha256_tree(cfg.adapter, ADAPTER_FILES) if cfg.adapter else None
     # Native answers may hold several calls in the model's own markup: no stopping at the first object.
     json_stop = cfg.json_stop and cfg.mode == "prompt"
+    fast_default = fast_paths_keep_verdicts(dtype)
+    shared_prefix = fast_default if cfg.shared_prefix is None else cfg.shared_prefix
+    continuous = fast_default if cfg.continuous is None else cfg.continuous
+    fast_paths = {"merge_adapter": cfg.merge_adapter and cfg.adapter is not None, "shared_prefix": shared_prefix, "continuous": continuous}
 
     def make_lm() -> Any:
         from fcbench.evaluation.lm import FcbenchLM
 
         return _loaded(cfg, lambda: FcbenchLM(**model_args, batch_size=cfg.batch_size, device=device, json_stop=json_stop,
-                                                 merge_adapter=cfg.merge_adapter, shared_prefix=cfg.shared_prefix, continuous=cfg.continuous,
+                                                 merge_adapter=cfg.merge_adapter, shared_prefix=shared_prefix, continuous=continuous,
                                                  constrained=cfg.constrained,
                                                  constrained_format=cfg.reading().answer_format,
                                                  progress=progress))
@@ -224,12 +241,11 @@ def hf_backend(cfg: EvalConfig, progress: Any) -> Backend:
     def identity(_lm: Any) -> dict[str, Any]:
         return {"model": describe(cfg.model), "model_files": _stat_tree(Path(model_args["pretrained"])), "adapter": adapter_sha256, "dtype": dtype,
                 "soft_prompt": sha256_file(soft_prompt_path(cfg.adapter)) if cfg.soft_prompt and cfg.adapter else None,
-                "batch_size": cfg.batch_size, "json_stop": json_stop, "merge_adapter": cfg.merge_adapter and cfg.adapter is not None,
-                "shared_prefix": cfg.shared_prefix, "continuous": cfg.continuous, "libraries": library_versions(("torch", "transformers", "peft", "lm_eval")),
+                "batch_size": cfg.batch_size, "json_stop": json_stop, **fast_paths, "libraries": library_versions(("torch", "transformers", "peft", "lm_eval")),
                 **({"constrained": constrained_library()} if cfg.constrained else {})}
 
     return Backend(model_args, make_lm, {**model_args, **_common_metadata(cfg)}, {**describe(cfg.model), "path": model_args["pretrained"]}, identity,
-                   device, dtype, adapter_sha256)
+                   device, dtype, adapter_sha256, fast_paths)
 
 
 def openai_backend(cfg: EvalConfig, progress: Any) -> Backend:
@@ -417,6 +433,7 @@ def _summary(cfg: EvalConfig, backend: Backend, frozen: FrozenBenchmark, results
             "device": backend.device,
             "dtype": backend.dtype,
             "json_stop": cfg.json_stop and cfg.mode == "prompt" and cfg.backend == "hf",
+            "fast_paths": backend.fast_paths,
             "max_gen_toks": sorted({int(row["arguments"][0][1]["max_gen_toks"]) for row in rows}),
             "from_cache": n_items - lm.generated if hasattr(lm, "generated") else None,
             "truncated_prompts": count_truncated(lm, rows) if hasattr(lm, "tok_encode") else None,

@@ -357,8 +357,8 @@ def evaluate(
     benchmark: Annotated[Path | None, typer.Option("--benchmark", exists=True, dir_okay=False, help="Your own benchmark (JSONL, seed or record format): validated, frozen and evaluated as a suite of its own.")] = None,
     benchmark_name: Annotated[str | None, typer.Option("--benchmark-name", help="--benchmark: the suite's name (default: the file's stem).")] = None,
     merge_adapter: Annotated[bool, typer.Option("--merge-adapter/--no-merge-adapter", help="Fold a LoRA adapter into the base weights: faster, but rounding changes some verdicts (off: lm-eval's path).")] = False,
-    shared_prefix: Annotated[bool, typer.Option("--shared-prefix/--no-shared-prefix", help="Compute the prompts' shared start once per batch: faster, but bf16 rounding changes some verdicts (off: lm-eval's path).")] = False,
-    continuous: Annotated[bool, typer.Option("--continuous/--no-continuous", help="Continuous batching: a row leaves its batch when its answer is done and a waiting prompt joins; faster, but bf16 rounding can change some verdicts (off: lm-eval's batches).")] = False,
+    shared_prefix: Annotated[bool | None, typer.Option("--shared-prefix/--no-shared-prefix", help="Compute the prompts' shared start once per batch. Default: on in float32, off in bf16/fp16, where rounding changes some verdicts (off: lm-eval's path).", show_default=False)] = None,
+    continuous: Annotated[bool | None, typer.Option("--continuous/--no-continuous", help="Continuous batching: a row leaves its batch when its answer is done and a waiting prompt joins. Default: on in float32, off in bf16/fp16, where rounding changes some verdicts (off: lm-eval's batches).", show_default=False)] = None,
     soft_prompt: Annotated[bool, typer.Option("--soft-prompt/--no-soft-prompt", help="A ProMoT --adapter with its stage-1 soft prompt attached (the task it was tuned for); a candidate of its own.")] = False,
     constrained: Annotated[bool, typer.Option("--constrained/--no-constrained", help="Decode under a grammar of the offered functions' answers (llguidance); a candidate of its own (<name>-constrained).")] = False,
 ) -> None:
@@ -387,7 +387,9 @@ def evaluate(
     _print_problems("predictions", run.report.prediction_problems)
     truncated = how["truncated_prompts"]
     style = "bold red" if truncated else "green"
-    where = f"{how['dtype']}, batch {how['batch_size']}" if s.backend == "hf" else f"{s.backend} backend ({s.model.get('source', s.model['name'])})"
+    fast = ", ".join(name.replace("_", " ") for name, on in (how.get("fast_paths") or {}).items() if on)
+    where = (f"{how['dtype']}, batch {how['batch_size']}{f', {fast}' if fast else ''}" if s.backend == "hf"
+             else f"{s.backend} backend ({s.model.get('source', s.model['name'])})")
     cut = f"; [{style}]{truncated} prompt(s) left-truncated[/]" if truncated is not None else ""
     console.print(
         f"{s.n_items} items ({how['from_cache']} from this candidate's cache) in {how['seconds']:.1f} s "

@@ -168,3 +168,22 @@ def test_sampling_and_grammars_take_lm_evals_path(lively_llama_dir) -> None:
     assert not lm._continues(penalised)
     lm.model.generation_config.no_repeat_ngram_size = 3  # a logits processor generate would add
     assert not lm._continues(greedy)
+
+
+def test_perf_also_names_each_set_of_fast_paths() -> None:
+    """``perf --also continuous,shared-prefix``: one run per set against the same plain lm-eval."""
+    import argparse
+
+    from fcbench.evaluation.perf import fast_paths, fast_run_name, fast_settings
+    from fcbench.evaluation.runner import fast_paths_keep_verdicts
+
+    assert fast_paths_keep_verdicts("float32") and not fast_paths_keep_verdicts("bfloat16")  # perf measures the default it names
+
+    both = fast_paths(" shared-prefix,continuous ")
+    assert both == {"continuous", "shared-prefix"}
+    assert fast_settings(both) == {"continuous": True, "shared_prefix": True, "merge_adapter": False}
+    assert fast_run_name(both, named=True) == "fcbench eval (continuous+shared-prefix)"
+    assert fast_run_name(both, named=False) == "fcbench eval"
+    for bad in ("continuous,fast", ","):
+        with pytest.raises(argparse.ArgumentTypeError, match="fast paths among"):
+            fast_paths(bad)

@@ -133,6 +133,8 @@ def test_a_tiny_llama_runs_end_to_end_and_writes_its_results(tiny_llama_dir: Pat
     assert [(task.completed, task.total) for task in progress.tasks] == [(8, 8)]
     summary = run.summary
     assert summary.n_items == 8 and summary.run["truncated_prompts"] == 0 and summary.run["max_gen_toks"] == [24]
+    # fp32 keeps every verdict on the fast paths, so they are its default, and the record says so
+    assert summary.run["fast_paths"] == {"merge_adapter": False, "shared_prefix": True, "continuous": True}
     assert summary.prompt_format == "fcbench-chat-v2"
     assert summary.benchmark.version == "v2" and summary.task_versions["fcbench_simple"] == 2.0
     assert read_summary(run.out_dir) == summary  # what the leaderboard reads is what was written
@@ -252,7 +254,11 @@ def test_a_merged_lora_adapter_answers_as_the_unmerged_one(tiny_llama_dir: Path,
     common = dict(model=str(tiny_llama_dir), adapter=adapter, limit=2, batch_size=4, dtype="float32", max_gen_toks=16, cache=False)
     merged = run_eval(EvalConfig(**common, results_dir=tmp_path / "merged", merge_adapter=True))
     unmerged = run_eval(EvalConfig(**common, results_dir=tmp_path / "unmerged", merge_adapter=False))
-    outputs = [[json.loads(line)["output"] for line in (run.out_dir / "predictions.jsonl").read_text().splitlines()] for run in (merged, unmerged)]
-    assert len(outputs[0]) == 8 and outputs[0] == outputs[1]
+    # and lm-eval's own batches, where fp32 would otherwise take the shared prefix and continuous batching
+    exact = run_eval(EvalConfig(**common, results_dir=tmp_path / "exact", shared_prefix=False, continuous=False))
+    assert exact.summary.run["fast_paths"] == {"merge_adapter": False, "shared_prefix": False, "continuous": False}
+    assert merged.summary.run["fast_paths"] == {"merge_adapter": True, "shared_prefix": True, "continuous": True}
+    outputs = [[json.loads(line)["output"] for line in (run.out_dir / "predictions.jsonl").read_text().splitlines()] for run in (merged, unmerged, exact)]
+    assert len(outputs[0]) == 8 and outputs[0] == outputs[1] == outputs[2]
     # the adapter's training record travels with the results (a CI runner has no runs/ folder)
     assert json.loads((merged.out_dir / "run.json").read_text()) == {"name": "tiny-lora", "method": "lora"}

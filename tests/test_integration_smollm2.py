@@ -1,7 +1,8 @@
 """The embedded SmolLM2-135M end to end (integration: a minute or two on this CPU).
 
-``fcbench eval`` (JSON-aware stop on) and the plain ``lm_eval run`` command of the README
-(lm-eval's hf model, no JSON stop) must give the same numbers on the same items."""
+``fcbench eval`` (JSON-aware stop on), on lm-eval's own batches and with its defaults for the
+dtype (in fp32 the shared prefix and continuous batching), and the plain ``lm_eval run`` command
+of the README (lm-eval's hf model, no JSON stop) must give the same numbers on the same items."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ MAX_GEN_TOKS = 96
 
 def test_fcbench_eval_and_plain_lm_eval_give_the_same_numbers(tmp_path: Path) -> None:
     model_dir = resolve_model("smollm2-135m")  # converts the GGUF on first use
-    run = run_eval(EvalConfig(limit=1, fewshot=FEWSHOT, max_gen_toks=MAX_GEN_TOKS, results_dir=tmp_path, name="fcbench"))
+    common = dict(limit=1, fewshot=FEWSHOT, max_gen_toks=MAX_GEN_TOKS, results_dir=tmp_path)
+    run = run_eval(EvalConfig(**common, name="fcbench", shared_prefix=False, continuous=False))  # lm-eval's own batches
     assert run.summary.n_items == 4 and run.summary.prompt_format == "fcbench-chat-v2"
+    default = run_eval(EvalConfig(**common, name="fcbench-default"))  # in fp32: the shared prefix and continuous batching
 
     cli_out = tmp_path / "cli"
     subprocess.run(
@@ -38,7 +41,7 @@ def test_fcbench_eval_and_plain_lm_eval_give_the_same_numbers(tmp_path: Path) ->
         check=True, capture_output=True,
     )
     cli = json.loads(next(cli_out.rglob("results_*.json")).read_text())["results"]
-    ours = run.lm_eval_results["results"]
-    for task in ("fcbench", "fcbench_simple", "fcbench_multiple", "fcbench_parallel", "fcbench_irrelevance"):
-        for metric in METRICS:
-            assert ours[task][f"{metric},none"] == cli[task][f"{metric},none"], (task, metric)
+    for ours in (run.lm_eval_results["results"], default.lm_eval_results["results"]):
+        for task in ("fcbench", "fcbench_simple", "fcbench_multiple", "fcbench_parallel", "fcbench_irrelevance"):
+            for metric in METRICS:
+                assert ours[task][f"{metric},none"] == cli[task][f"{metric},none"], (task, metric)
