@@ -104,6 +104,12 @@ def main(
         quiet_libraries()
 
 
+# The fast paths that may round differently from lm-eval's own batches; None: the dtype's default
+# (fcbench.evaluation.runner.fast_paths_keep_verdicts). Shared by eval and robustness.
+SharedPrefixOption = Annotated[bool | None, typer.Option("--shared-prefix/--no-shared-prefix", help="Compute the prompts' shared start once per batch. Default: on in float32, off in bf16/fp16, where rounding changes some verdicts (off: lm-eval's path).", show_default=False)]
+ContinuousOption = Annotated[bool | None, typer.Option("--continuous/--no-continuous", help="Continuous batching: a row leaves its batch when its answer is done and a waiting prompt joins. Default: on in float32, off in bf16/fp16, where rounding changes some verdicts (off: lm-eval's batches).", show_default=False)]
+
+
 @app.command()
 def score(
     benchmark: Annotated[Path, typer.Option("--benchmark", exists=True, dir_okay=False, help="Benchmark records (JSONL).")],
@@ -357,8 +363,8 @@ def evaluate(
     benchmark: Annotated[Path | None, typer.Option("--benchmark", exists=True, dir_okay=False, help="Your own benchmark (JSONL, seed or record format): validated, frozen and evaluated as a suite of its own.")] = None,
     benchmark_name: Annotated[str | None, typer.Option("--benchmark-name", help="--benchmark: the suite's name (default: the file's stem).")] = None,
     merge_adapter: Annotated[bool, typer.Option("--merge-adapter/--no-merge-adapter", help="Fold a LoRA adapter into the base weights: faster, but rounding changes some verdicts (off: lm-eval's path).")] = False,
-    shared_prefix: Annotated[bool | None, typer.Option("--shared-prefix/--no-shared-prefix", help="Compute the prompts' shared start once per batch. Default: on in float32, off in bf16/fp16, where rounding changes some verdicts (off: lm-eval's path).", show_default=False)] = None,
-    continuous: Annotated[bool | None, typer.Option("--continuous/--no-continuous", help="Continuous batching: a row leaves its batch when its answer is done and a waiting prompt joins. Default: on in float32, off in bf16/fp16, where rounding changes some verdicts (off: lm-eval's batches).", show_default=False)] = None,
+    shared_prefix: SharedPrefixOption = None,
+    continuous: ContinuousOption = None,
     soft_prompt: Annotated[bool, typer.Option("--soft-prompt/--no-soft-prompt", help="A ProMoT --adapter with its stage-1 soft prompt attached (the task it was tuned for); a candidate of its own.")] = False,
     constrained: Annotated[bool, typer.Option("--constrained/--no-constrained", help="Decode under a grammar of the offered functions' answers (llguidance); a candidate of its own (<name>-constrained).")] = False,
 ) -> None:
@@ -525,6 +531,8 @@ def robustness(
     dtype: Annotated[str | None, typer.Option("--dtype", help="Default: bfloat16 where the CPU/GPU does it natively, else float32.")] = None,
     max_gen_toks: Annotated[int | None, typer.Option("--max-gen-toks", min=1, help="Generation budget per answer (default: the task's, 256); the same on every variant.")] = None,
     constrained: Annotated[bool, typer.Option("--constrained/--no-constrained", help="The constrained-decoding candidate (see fcbench eval --constrained).")] = False,
+    shared_prefix: SharedPrefixOption = None,
+    continuous: ContinuousOption = None,
     results_dir: Annotated[Path, typer.Option("--results", help="Results go to RESULTS/[robust_<variant>/]<candidate>/.")] = RESULTS_DIR,
     name: Annotated[str | None, typer.Option("--name", help="Candidate name (default as fcbench eval's).")] = None,
     leaderboard_db: Annotated[Path, typer.Option("--db", help="Every evaluation is recorded here.")] = DEFAULT_DB,
@@ -537,7 +545,7 @@ def robustness(
     from fcbench.leaderboard.stats import format_p
 
     cfg = EvalConfig(model=model, adapter=adapter, fewshot=fewshot, limit=limit, batch_size=batch_size, dtype=dtype, max_gen_toks=max_gen_toks,
-                     results_dir=results_dir, name=name, constrained=constrained)
+                     results_dir=results_dir, name=name, constrained=constrained, shared_prefix=shared_prefix, continuous=continuous)
 
     def evaluate(c: EvalConfig) -> Any:
         with item_progress(f"{c.candidate()} on {c.tasks[0]}", err_console if as_json else console) as progress:
